@@ -1,0 +1,105 @@
+# mlops.platform — developer entry points.
+#
+#   make demo    the main job: bring up the embedded local testbed and run the site playbook on it
+#   make test    every check CI runs, in order, stopping at the first failure
+#
+# Everything else is a building block of those two.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT := $(CURDIR)
+VENV ?= $(ROOT)/.venv
+TESTBED_CACHE ?= $(HOME)/.cache/mlops-testbed
+PY := $(VENV)/bin/python
+# ansible-test needs the tree at .../ansible_collections/mlops/platform; this copy is refreshed
+# from the working tree (tracked and untracked-but-not-ignored files) before each run.
+ATEST_ROOT := $(ROOT)/.build/ansible_collections/mlops/platform
+
+export PATH := $(VENV)/bin:$(TESTBED_CACHE)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+export ANSIBLE_COLLECTIONS_PATH := $(ROOT)/.collections
+export MLOPS_TESTBED_CACHE := $(TESTBED_CACHE)
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help bootstrap demo test lint sanity units pytest integration molecule build \
+        testbed-up testbed-down testbed-status testbed-binaries bench lock clean
+
+help:
+	@echo "make demo    run the site playbook against the embedded local testbed"
+	@echo "make test    lint, sanity, unit, integration and molecule tests (what CI runs)"
+	@echo "other: bootstrap testbed-up testbed-down testbed-status build bench lock clean"
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+demo: bootstrap
+	@bash scripts/demo.sh
+
+test: bootstrap
+	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory sanity
+	@$(MAKE) --no-print-directory units
+	@$(MAKE) --no-print-directory pytest
+	@$(MAKE) --no-print-directory integration
+	@$(MAKE) --no-print-directory molecule
+	@echo "make test: all stages passed"
+
+lint:
+	@echo "== ansible-lint --profile production"
+	ansible-lint --profile production
+
+.build/.synced: FORCE
+	@rm -rf $(ATEST_ROOT) && mkdir -p $(ATEST_ROOT)
+	@git ls-files -z --cached --others --exclude-standard \
+	  | tar --null -T - -cf - | tar -xf - -C $(ATEST_ROOT)
+.PHONY: FORCE
+
+sanity: .build/.synced
+	@echo "== ansible-test sanity"
+	cd $(ATEST_ROOT) && ansible-test sanity --venv --python 3.11 --color no
+
+units: .build/.synced
+	@echo "== ansible-test units"
+	cd $(ATEST_ROOT) && ansible-test units --venv --python 3.11 --color no --requirements
+
+integration: .build/.synced
+	@echo "== ansible-test integration (controller-local targets)"
+	@if ls tests/integration/targets/*/aliases >/dev/null 2>&1; then \
+	  cd $(ATEST_ROOT) && ansible-test integration --venv --python 3.11 --color no --requirements; \
+	else echo "no integration targets yet"; fi
+
+pytest:
+	@echo "== pytest (testbed-backed tests and tooling tests)"
+	$(PY) -m pytest -p no:cacheprovider tests/pytest
+
+molecule:
+	@echo "== molecule"
+	@scenarios=$$(ls -d molecule/*/molecule.yml 2>/dev/null | xargs -r -n1 dirname | xargs -r -n1 basename); \
+	if [[ -z "$$scenarios" ]]; then echo "no molecule scenarios yet"; exit 0; fi; \
+	for s in $$scenarios; do molecule test -s $$s || exit 1; done
+
+build:
+	ansible-galaxy collection build --force --output-path $(ROOT)/.build/dist
+
+testbed-binaries:
+	@bash tests/testbed/build-binaries.sh
+
+testbed-up: bootstrap testbed-binaries
+	@$(PY) tests/testbed/testbed.py up
+
+testbed-down:
+	@$(PY) tests/testbed/testbed.py down
+
+testbed-status:
+	@$(PY) tests/testbed/testbed.py status
+
+bench: bootstrap
+	@bash scripts/bench.sh
+
+lock:
+	$(PY) -m pip freeze --exclude-editable | grep -v '^pip==' \
+	  | sed '1i # Locked versions of every Python package the bootstrap installs (regenerate with `make lock`).' > constraints.txt
+
+clean:
+	rm -rf .build .pytest_cache
