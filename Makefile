@@ -14,7 +14,7 @@ TESTBED_CACHE ?= $(HOME)/.cache/mlops-testbed
 PY := $(VENV)/bin/python
 # ansible-test needs the tree at .../ansible_collections/mlops/platform; this copy is refreshed
 # from the working tree (tracked and untracked-but-not-ignored files) before each run.
-ATEST_ROOT := $(ROOT)/.build/ansible_collections/mlops/platform
+ATEST_ROOT ?= $(ROOT)/.build/ansible_collections/mlops/platform
 
 export PATH := $(VENV)/bin:$(TESTBED_CACHE)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
