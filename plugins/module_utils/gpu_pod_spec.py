@@ -557,3 +557,228 @@ def render_gpu_pod_spec(spec, gpus=1, container=None, mig_profile=None, node_sel
             raise GpuSpecError("priority_class: spec already sets priorityClassName %r, which conflicts with %r" % (current, priority_class))
         result["priorityClassName"] = priority_class
     return result
+
+
+# --------------------------------------------------------------------------------------------------
+# zero-to-jupyterhub profiles
+
+PROFILE_KEYS = ("name", "description", "image", "gpus", "cpu", "memory", "cpu_guarantee", "memory_guarantee",
+                "mig_profile", "default", "spot", "gpu_products")
+
+
+def kubespawner_bytes(value, name):
+    """Convert a Kubernetes memory quantity to KubeSpawner's byte specification.
+
+    KubeSpawner's ``mem_limit``/``mem_guarantee`` take an integer number of bytes or a number with a
+    K, M, G or T suffix, where those suffixes are powers of 1024. ``8Gi`` therefore becomes ``8G``.
+    Decimal suffixes (``8G`` in Kubernetes means 8*10^9 bytes) are rejected as ambiguous.
+    """
+    if isinstance(value, str) and re.match(r"^[0-9.]+[kKMGTPE]$", value):
+        raise GpuSpecError("%s: %r is ambiguous (Kubernetes reads %s as powers of 1000, KubeSpawner as powers of 1024); "
+                           "write it with a binary suffix such as '%si'" % (name, value, value[-1], value.upper()))
+    _text, amount = _memory_quantity(value, name)
+    if amount != amount.to_integral_value():
+        raise GpuSpecError("%s: %r is not a whole number of bytes" % (name, value))
+    amount = int(amount)
+    for suffix, factor in _KUBESPAWNER_SUFFIXES:
+        if amount % factor == 0:
+            return "%d%s" % (amount // factor, suffix)
+    return str(amount)
+
+
+def _profile_slug(name):
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug or "profile"
+
+
+def render_jupyterhub_profiles(profiles):
+    """Build zero-to-jupyterhub ``singleuser.profileList`` entries from simple profile mappings."""
+    _require_list(profiles, "profiles")
+    result = []
+    names = {}
+    slugs = {}
+    default_at = None
+    for index, profile in enumerate(profiles):
+        where = "profiles[%d]" % index
+        _require_mapping(profile, where)
+        unknown = sorted(str(k) for k in set(profile) - set(PROFILE_KEYS))
+        if unknown:
+            raise GpuSpecError("%s: unknown keys %s; allowed keys are %s" % (where, ", ".join(unknown), ", ".join(PROFILE_KEYS)))
+        if "name" not in profile:
+            raise GpuSpecError("%s: missing required key 'name'" % where)
+        name = _require_string(profile["name"], "%s.name" % where)
+        where = "profiles[%d] (%r)" % (index, name)
+        if name in names:
+            raise GpuSpecError("%s.name: duplicate profile name, already used by profiles[%d]" % (where, names[name]))
+        names[name] = index
+        slug = _profile_slug(name)
+        if slug in slugs:
+            raise GpuSpecError("%s.name: slug %r clashes with profiles[%d]; choose names that differ in letters or digits" % (where, slug, slugs[slug]))
+        slugs[slug] = index
+        if "image" not in profile:
+            raise GpuSpecError("%s: missing required key 'image'" % where)
+        image = _require_string(profile["image"], "%s.image" % where)
+        if any(c.isspace() for c in image):
+            raise GpuSpecError("%s.image: %r contains whitespace" % (where, image))
+        description = _require_string(profile.get("description", ""), "%s.description" % where, allow_empty=True)
+        gpus = _int_arg(profile.get("gpus", 0), "%s.gpus" % where)
+        default = _require_bool(profile.get("default", False), "%s.default" % where)
+        if default:
+            if default_at is not None:
+                raise GpuSpecError("%s.default: only one profile may be the default, profiles[%d] already is" % (where, default_at))
+            default_at = index
+        spot = _require_bool(profile.get("spot", False), "%s.spot" % where)
+        mig_profile = profile.get("mig_profile")
+        try:
+            resource = gpu_resource_name(mig_profile)
+            products = _validate_products(profile.get("gpu_products") or [], "gpu_products")
+        except GpuSpecError as exc:
+            raise GpuSpecError("%s.%s" % (where, exc))
+        if gpus == 0 and (mig_profile is not None or products):
+            raise GpuSpecError("%s: mig_profile and gpu_products need gpus >= 1 (this profile is CPU-only)" % where)
+
+        override = {"image": image}
+        if "cpu" in profile:
+            override["cpu_limit"] = float(_cpu_quantity(profile["cpu"], "%s.cpu" % where)[1])
+        if "cpu_guarantee" in profile:
+            override["cpu_guarantee"] = float(_cpu_quantity(profile["cpu_guarantee"], "%s.cpu_guarantee" % where)[1])
+        if "memory" in profile:
+            override["mem_limit"] = kubespawner_bytes(profile["memory"], "%s.memory" % where)
+        if "memory_guarantee" in profile:
+            override["mem_guarantee"] = kubespawner_bytes(profile["memory_guarantee"], "%s.memory_guarantee" % where)
+        if override.get("cpu_guarantee", 0) > override.get("cpu_limit", float("inf")):
+            raise GpuSpecError("%s.cpu_guarantee: exceeds cpu (%s > %s)" % (where, override["cpu_guarantee"], override["cpu_limit"]))
+        if "mem_guarantee" in override and "mem_limit" in override and \
+                parse_quantity(profile["memory_guarantee"], "memory_guarantee") > parse_quantity(profile["memory"], "memory"):
+            raise GpuSpecError("%s.memory_guarantee: exceeds memory (%s > %s)" % (where, profile["memory_guarantee"], profile["memory"]))
+        if gpus:
+            override["extra_resource_limits"] = {resource: str(gpus)}
+            override["tolerations"] = gpu_tolerations(spot)
+            override["node_selector"] = dict(DEFAULT_NODE_SELECTOR)
+            if products:
+                override["node_affinity_required"] = [{"matchExpressions": [_product_expression(products)]}]
+        elif spot:
+            override["tolerations"] = [dict(SPOT_TAINT)]
+
+        entry = {"display_name": name, "slug": slug, "description": description, "kubespawner_override": override}
+        if default:
+            entry["default"] = True
+        result.append(entry)
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# KServe InferenceService
+
+_MODEL_FORMAT_RE = re.compile(r"^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$")
+
+
+def render_inference_service(name, namespace=None, model_format="sklearn", storage_uri=None, gpus=0, mig_profile=None,
+                             min_replicas=None, max_replicas=None, canary_traffic_percent=None, runtime=None, spot=False,
+                             gpu_products=None, cpu=None, memory=None, deployment_mode=None, labels=None, annotations=None,
+                             scale_target=None, scale_metric=None, model_format_version=None, protocol_version=None,
+                             service_account_name=None, node_selector=None, tolerations=None, shm_size=None, priority_class=None):
+    """Build a KServe ``serving.kserve.io/v1beta1`` InferenceService manifest with a GPU-aware predictor."""
+    _require_string(name, "name")
+    if len(name) > 63 or not _DNS1035_LABEL_RE.match(name):
+        raise GpuSpecError("name: %r is not a valid DNS-1035 label (start with a letter; lower-case alphanumerics and '-'; at most 63 characters)" % (name,))
+    if namespace is not None:
+        _check_dns1123_label(namespace, "namespace")
+    _require_string(model_format, "model_format")
+    if not _MODEL_FORMAT_RE.match(model_format):
+        raise GpuSpecError("model_format: %r is not a model format name such as sklearn, pytorch, huggingface or triton" % (model_format,))
+    if model_format_version is not None:
+        _require_string(model_format_version, "model_format_version")
+    if storage_uri is not None:
+        _require_string(storage_uri, "storage_uri")
+        if not _URI_RE.match(storage_uri):
+            raise GpuSpecError("storage_uri: %r is not a URI with a scheme, e.g. s3://bucket/model, gs://..., pvc://claim/path, hf://org/model" % (storage_uri,))
+    gpus = _int_arg(gpus, "gpus")
+    if runtime is not None:
+        _check_dns1123_subdomain(runtime, "runtime")
+    if protocol_version is not None and protocol_version not in KSERVE_PROTOCOL_VERSIONS:
+        raise GpuSpecError("protocol_version: expected one of %s, got %r" % (", ".join(KSERVE_PROTOCOL_VERSIONS), protocol_version))
+    if deployment_mode is not None and deployment_mode not in KSERVE_DEPLOYMENT_MODES:
+        raise GpuSpecError("deployment_mode: expected one of %s, got %r" % (", ".join(KSERVE_DEPLOYMENT_MODES), deployment_mode))
+    if min_replicas is not None:
+        min_replicas = _int_arg(min_replicas, "min_replicas")
+    if max_replicas is not None:
+        max_replicas = _int_arg(max_replicas, "max_replicas", minimum=1)
+    if min_replicas is not None and max_replicas is not None and min_replicas > max_replicas:
+        raise GpuSpecError("min_replicas/max_replicas: min_replicas (%d) is greater than max_replicas (%d)" % (min_replicas, max_replicas))
+    if canary_traffic_percent is not None:
+        canary_traffic_percent = _int_arg(canary_traffic_percent, "canary_traffic_percent")
+        if canary_traffic_percent > 100:
+            raise GpuSpecError("canary_traffic_percent: expected 0..100, got %d" % canary_traffic_percent)
+    if deployment_mode is not None and deployment_mode not in KSERVE_SCALE_TO_ZERO_MODES:
+        if canary_traffic_percent is not None:
+            raise GpuSpecError("canary_traffic_percent: canary rollouts need deployment_mode Serverless, got %r" % deployment_mode)
+        if min_replicas == 0:
+            raise GpuSpecError("min_replicas: scale to zero (min_replicas=0) needs deployment_mode Serverless, got %r" % deployment_mode)
+    if scale_metric is not None and scale_metric not in KSERVE_SCALE_METRICS:
+        raise GpuSpecError("scale_metric: expected one of %s, got %r" % (", ".join(KSERVE_SCALE_METRICS), scale_metric))
+    if scale_target is not None:
+        scale_target = _int_arg(scale_target, "scale_target", minimum=1)
+    if service_account_name is not None:
+        _check_dns1123_subdomain(service_account_name, "service_account_name")
+    if labels is not None:
+        _string_map(labels, "labels")
+    if annotations is not None:
+        _require_mapping(annotations, "annotations")
+        for key, value in annotations.items():
+            _check_label_key(key, "annotations key")
+            _require_string(value, "annotations[%r]" % key, allow_empty=True)
+        if KSERVE_DEPLOYMENT_MODE_ANNOTATION in annotations and deployment_mode is not None \
+                and annotations[KSERVE_DEPLOYMENT_MODE_ANNOTATION] != deployment_mode:
+            raise GpuSpecError("annotations: %s=%r conflicts with deployment_mode=%r" % (
+                KSERVE_DEPLOYMENT_MODE_ANNOTATION, annotations[KSERVE_DEPLOYMENT_MODE_ANNOTATION], deployment_mode))
+
+    resources = {}
+    if cpu is not None:
+        cpu_text = _cpu_quantity(cpu, "cpu")[0]
+        resources.setdefault("requests", {})["cpu"] = cpu_text
+        resources.setdefault("limits", {})["cpu"] = cpu_text
+    if memory is not None:
+        mem_text = _memory_quantity(memory, "memory")[0]
+        resources.setdefault("requests", {})["memory"] = mem_text
+        resources.setdefault("limits", {})["memory"] = mem_text
+    container = {"name": KSERVE_MODEL_CONTAINER}
+    if resources:
+        container["resources"] = resources
+    pod = render_gpu_pod_spec({"containers": [container]}, gpus=gpus, mig_profile=mig_profile, node_selector=node_selector,
+                              tolerations=tolerations, spot=spot, gpu_products=gpu_products, shm_size=shm_size,
+                              priority_class=priority_class)
+    model_container = pod.pop("containers")[0]
+    model_container.pop("name")
+
+    model = {"modelFormat": {"name": model_format}}
+    if model_format_version is not None:
+        model["modelFormat"]["version"] = model_format_version
+    if runtime is not None:
+        model["runtime"] = runtime
+    if protocol_version is not None:
+        model["protocolVersion"] = protocol_version
+    if storage_uri is not None:
+        model["storageUri"] = storage_uri
+    model.update(model_container)
+
+    predictor = {}
+    for key, value in (("minReplicas", min_replicas), ("maxReplicas", max_replicas), ("scaleTarget", scale_target),
+                       ("scaleMetric", scale_metric), ("canaryTrafficPercent", canary_traffic_percent),
+                       ("serviceAccountName", service_account_name)):
+        if value is not None:
+            predictor[key] = value
+    predictor.update(pod)
+    predictor["model"] = model
+
+    metadata = {"name": name}
+    if namespace is not None:
+        metadata["namespace"] = namespace
+    if labels:
+        metadata["labels"] = _plain(labels)
+    merged_annotations = _plain(annotations) if annotations else {}
+    if deployment_mode is not None:
+        merged_annotations[KSERVE_DEPLOYMENT_MODE_ANNOTATION] = deployment_mode
+    if merged_annotations:
+        metadata["annotations"] = merged_annotations
+    return {"apiVersion": KSERVE_API_VERSION, "kind": "InferenceService", "metadata": metadata, "spec": {"predictor": predictor}}
