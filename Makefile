@@ -51,8 +51,15 @@ lint:
 
 .build/.synced: FORCE
 	@rm -rf $(ATEST_ROOT) && mkdir -p $(ATEST_ROOT)
+	@# Helm chart templates are Go templates, not YAML: `helm lint` checks them (tests/pytest),
+	@# so they stay out of ansible-test's copy, whose yamllint would read them as YAML.
 	@git ls-files -z --cached --others --exclude-standard \
+	  | grep -z -v -E '^tests/testbed/charts/[^/]+/templates/' \
 	  | tar --null -T - -cf - | tar -xf - -C $(ATEST_ROOT)
+	@# ansible-test resolves dependencies (galaxy.yml) only beside the collection itself.
+	@for ns in kubernetes azure; do \
+	  ln -sfn $$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/ansible_collections/$$ns \
+	    $(ATEST_ROOT)/../../$$ns; done
 .PHONY: FORCE
 
 sanity: .build/.synced

@@ -65,13 +65,26 @@ print(get_venv_packages(NativePythonConfig(version="%d.%d" % sys.version_info[:2
 [[ -n "$pip_version" ]] || { log "could not tell which pip ansible-test bootstraps"; exit 1; }
 mkdir -p "$HOME/.ansible/test/cache"
 cat >"$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py" <<'EOF'
-"""Offline stand-in for get-pip.py: bootstrap the bundled pip, then run `pip install ARGS`."""
+"""Offline stand-in for get-pip.py: bootstrap the bundled pip, then run `pip install ARGS`.
+
+get-pip.py's own flags --no-setuptools/--no-wheel mean "do not add those packages"; pip has no
+such flags, so they are handled here.
+"""
 import ensurepip
+import os
 import subprocess
 import sys
 
+OWN_FLAGS = {"--no-setuptools", "--no-wheel"}
+args = [arg for arg in sys.argv[1:] if arg not in OWN_FLAGS]
+# ensurepip clears PIP_* variables and points PIP_CONFIG_FILE at /dev/null in this process; the
+# real install below must see the machine's pip configuration (index, proxy CA), so keep a copy.
+env = dict(os.environ)
 ensurepip.bootstrap(upgrade=True)
-sys.exit(subprocess.call([sys.executable, "-m", "pip", "install"] + sys.argv[1:]))
+rc = subprocess.call([sys.executable, "-m", "pip", "install"] + args, env=env)
+if rc == 0 and "--no-setuptools" in sys.argv[1:]:
+    rc = subprocess.call([sys.executable, "-m", "pip", "uninstall", "--yes", "--quiet", "setuptools"], env=env)
+sys.exit(rc)
 EOF
 
 # --- the collection by its FQCN --------------------------------------------------------------
