@@ -22,7 +22,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(ROOT)/.collections
 export MLOPS_TESTBED_CACHE := $(TESTBED_CACHE)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help bootstrap demo test lint sanity units pytest integration molecule build \
+.PHONY: help bootstrap demo test lint sanity units pytest integration molecule build build-check \
         testbed-up testbed-down testbed-status testbed-binaries bench lock clean
 
 help:
@@ -38,6 +38,7 @@ demo: bootstrap
 
 test: bootstrap
 	@$(MAKE) --no-print-directory lint
+	@$(MAKE) --no-print-directory build-check
 	@$(MAKE) --no-print-directory sanity
 	@$(MAKE) --no-print-directory units
 	@$(MAKE) --no-print-directory pytest
@@ -88,6 +89,10 @@ molecule:
 
 build:
 	ansible-galaxy collection build --force --output-path $(ROOT)/.build/dist
+
+build-check:
+	@echo "== collection build, install and ansible-doc"
+	@bash scripts/build-check.sh
 
 testbed-binaries:
 	@bash tests/testbed/build-binaries.sh
