@@ -27,10 +27,7 @@ __metaclass__ = type
 import re
 from decimal import Decimal, InvalidOperation
 
-try:
-    from collections.abc import Mapping
-except ImportError:  # pragma: no cover - Python 2 only
-    from collections import Mapping  # pylint: disable=deprecated-class
+from collections.abc import Mapping
 
 GPU_RESOURCE = "nvidia.com/gpu"
 MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
@@ -226,7 +223,7 @@ def _memory_quantity(value, name):
 def _cpu_quantity(value, name):
     """Validate a positive CPU amount (``2``, ``0.5``, ``"500m"``); return ``(k8s form, cores as Decimal)``."""
     amount = parse_quantity(value, name)
-    if isinstance(value, str) and value[-1:] in ("n", "u") or amount <= 0:
+    if (isinstance(value, str) and value[-1:] in ("n", "u")) or amount <= 0:
         raise GpuSpecError("%s: expected a positive number of cores such as 2, 0.5 or '500m', got %r" % (name, value))
     if isinstance(value, str):
         return value, amount
@@ -692,7 +689,8 @@ def render_inference_service(name, namespace=None, model_format="sklearn", stora
     if storage_uri is not None:
         _require_string(storage_uri, "storage_uri")
         if not _URI_RE.match(storage_uri):
-            raise GpuSpecError("storage_uri: %r is not a URI with a scheme, e.g. s3://bucket/model, gs://..., pvc://claim/path, hf://org/model" % (storage_uri,))
+            raise GpuSpecError("storage_uri: %r is not a URI with a scheme, e.g. s3://bucket/model, gs://..., pvc://claim/path, hf://org/model"
+                               % (storage_uri,))
     gpus = _int_arg(gpus, "gpus")
     if runtime is not None:
         _check_dns1123_subdomain(runtime, "runtime")
