@@ -1,0 +1,137 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, mlops.platform contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Glue between the API (k8s_watch) and the pure verdicts (gpu_readiness).
+
+Used by the gpu_readiness and gpu_node_info modules; takes a transport so it can run against a fake.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import time
+
+from ansible_collections.mlops.platform.plugins.module_utils.gpu_readiness import evaluate, state_signature
+from ansible_collections.mlops.platform.plugins.module_utils.k8s_watch import (
+    DEFAULT_PAGE_SIZE,
+    Informer,
+    wait_for,
+)
+
+CLUSTERPOLICY_PATH = "/apis/nvidia.com/v1/clusterpolicies"
+
+
+def build_informers(transport, label_selectors, check_operator=True, operator_namespace="gpu-operator",
+                    page_size=DEFAULT_PAGE_SIZE, watch_timeout=60):
+    """One informer per node label selector, plus ClusterPolicies, DaemonSets and Pods of the operator."""
+    informers = []
+    selectors = list(label_selectors) if label_selectors else [""]
+    for index, selector in enumerate(selectors):
+        query = {"labelSelector": selector} if selector else {}
+        informers.append(Informer("nodes-%d" % index, transport, "/api/v1/nodes", query,
+                                  page_size=page_size, watch_timeout=watch_timeout))
+    if check_operator:
+        informers.append(Informer("clusterpolicies", transport, CLUSTERPOLICY_PATH,
+                                  page_size=page_size, watch_timeout=watch_timeout))
+        informers.append(Informer("daemonsets", transport, "/apis/apps/v1/namespaces/%s/daemonsets" % operator_namespace,
+                                  page_size=page_size, watch_timeout=watch_timeout))
+        informers.append(Informer("pods", transport, "/api/v1/namespaces/%s/pods" % operator_namespace,
+                                  page_size=page_size, watch_timeout=watch_timeout))
+    return informers
+
+
+def verdict_from(informers, params):
+    """Evaluate the pure verdict over the informers' caches."""
+    nodes = {}
+    clusterpolicies, daemonsets, pods = [], [], []
+    for informer in informers:
+        items = informer.items()
+        if informer.key.startswith("nodes-"):
+            for node in items or []:
+                nodes[(node.get("metadata") or {}).get("name")] = node
+        elif informer.key == "clusterpolicies":
+            clusterpolicies = items
+        elif informer.key == "daemonsets":
+            daemonsets = items or []
+        elif informer.key == "pods":
+            pods = items or []
+    return evaluate(
+        list(nodes.values()),
+        clusterpolicies=clusterpolicies,
+        daemonsets=daemonsets,
+        pods=pods,
+        resource=params.get("resource") or "nvidia.com/gpu",
+        min_nodes=params.get("min_nodes", 1),
+        gpus_per_node=params.get("gpus_per_node"),
+        check_operator=params.get("check_operator", True),
+        operator_namespace=params.get("operator_namespace") or "gpu-operator",
+        require_all_nodes=params.get("require_all_nodes", False),
+    )
+
+
+def _progress_entry(start, verdict, clock):
+    return {
+        "elapsed": round(clock() - start, 3),
+        "ready": verdict["ready"],
+        "ready_nodes": verdict["ready_nodes"],
+        "total_nodes": verdict["total_nodes"],
+        "problems": verdict["problems"][:10],
+        "problem_count": len(verdict["problems"]),
+    }
+
+
+def run_check(transport, params, clock=time.monotonic, log=None):
+    """Check once, or (params['wait']) watch until ready or timeout.
+
+    Returns a dict: the verdict plus ``elapsed``, ``timed_out``, ``progress`` and ``api_requests``.
+    """
+    start = clock()
+    informers = build_informers(
+        transport,
+        params.get("label_selectors"),
+        check_operator=params.get("check_operator", True),
+        operator_namespace=params.get("operator_namespace") or "gpu-operator",
+        page_size=params.get("page_size") or DEFAULT_PAGE_SIZE,
+    )
+    progress = []
+    last = [None]
+
+    def record(verdict):
+        signature = state_signature(verdict)
+        if signature != last[0]:
+            last[0] = signature
+            entry = _progress_entry(start, verdict, clock)
+            progress.append(entry)
+            if log is not None:
+                log("gpu readiness after %.3fs: ready=%s ready_nodes=%d/%d problems=%d" % (
+                    entry["elapsed"], entry["ready"], entry["ready_nodes"], entry["total_nodes"], entry["problem_count"]))
+
+    timed_out = False
+    if not params.get("wait"):
+        for informer in informers:
+            informer.relist()
+        verdict = verdict_from(informers, params)
+        record(verdict)
+    else:
+        deadline = start + float(params.get("timeout") or 0)
+
+        def _evaluate():
+            result = verdict_from(informers, params)
+            return result["ready"], result
+
+        done, verdict = wait_for(informers, _evaluate, deadline, on_change=record, clock=clock)
+        if verdict is None:
+            # Not every collection could be listed before the deadline.
+            verdict = verdict_from(informers, params)
+            record(verdict)
+        timed_out = not done
+    result = dict(verdict)
+    result["elapsed"] = round(clock() - start, 3)
+    result["timed_out"] = timed_out
+    result["progress"] = progress
+    result["api_requests"] = getattr(transport, "requests", None)
+    errors = [i.last_error for i in informers if i.last_error]
+    if errors:
+        result["watch_errors"] = errors
+    return result

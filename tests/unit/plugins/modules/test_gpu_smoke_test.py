@@ -1,0 +1,148 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, mlops.platform contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""gpu_smoke_test module against a fake API that plays the Job controller and kubelet."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+
+from ansible_collections.mlops.platform.plugins.module_utils.gpu_smoke import RUN_LABEL
+from ansible_collections.mlops.platform.plugins.modules import gpu_smoke_test
+from ansible_collections.mlops.platform.tests.unit.plugins.module_utils.fixtures.fake_kube_api import FakeKubeApi
+from ansible_collections.mlops.platform.tests.unit.plugins.module_utils.test_gpu_readiness_watch import BASELINE, NODES
+from ansible_collections.mlops.platform.tests.unit.plugins.modules.gpu_module_utils import run_module
+
+JOBS = "/apis/batch/v1/namespaces/smoke/jobs"
+PODS = "/api/v1/namespaces/smoke/pods"
+
+
+def cluster(fail_nodes=(), hang_nodes=(), not_ready=()):
+    api = FakeKubeApi(watch_time_scale=0.05)
+    for node in BASELINE["nodes"]:
+        node = copy.deepcopy(node)
+        if node["metadata"]["name"] in not_ready:
+            node["status"]["conditions"][1]["status"] = "False"
+        api.put(NODES, node)
+
+    def controller(fake, path, job):
+        if path != JOBS:
+            return
+        node = job["spec"]["template"]["spec"]["nodeName"]
+        if node in hang_nodes:
+            return
+        failed = node in fail_nodes
+        pod_name = job["metadata"]["name"] + "-x1"
+        labels = dict(job["spec"]["template"]["metadata"]["labels"], **{"job-name": job["metadata"]["name"]})
+        fake.put(PODS, {
+            "metadata": {"name": pod_name, "namespace": "smoke", "labels": labels,
+                         "ownerReferences": [{"kind": "Job", "name": job["metadata"]["name"]}]},
+            "spec": job["spec"]["template"]["spec"],
+            "status": {"phase": "Failed" if failed else "Succeeded",
+                       "containerStatuses": [{"name": "vectoradd", "state": {"terminated": {"exitCode": 1 if failed else 0}}}]},
+        })
+        fake.logs["%s/%s/log" % (PODS, pod_name)] = "Test FAILED\n" if failed else "Test PASSED\nDone\n"
+        done = copy.deepcopy(job)
+        done["status"] = {"conditions": [{"type": "Failed" if failed else "Complete", "status": "True"}]}
+        fake.put(JOBS, done)
+
+    api.on_create = controller
+    api.collections.setdefault(JOBS, {})
+    api.collections.setdefault(PODS, {})
+    return api
+
+
+def test_all_pass_and_cleanup(monkeypatch):
+    api = cluster()
+    failed, result = run_module(monkeypatch, gpu_smoke_test, {"namespace": "smoke"}, api)
+    api.shutdown()
+    assert failed is False, result["msg"]
+    assert result["changed"] is True
+    assert result["passed"] is True
+    assert result["passed_nodes"] == ["gpu-0", "gpu-1"]
+    assert result["msg"] == "GPU smoke test passed on 2 of 2 node(s)"
+    assert result["cleaned_up"] is True
+    assert api.collections[JOBS] == {} and api.collections[PODS] == {}
+    deletes = [c for c in api.calls if c[0] == "DELETE" and c[1].startswith(JOBS + "/")]
+    assert len(deletes) == 2 and all(c[2]["propagationPolicy"] == "Background" for c in deletes)
+    assert result["results"][0]["exit_code"] == 0 and result["results"][0]["log_passed"] is True
+
+
+def test_failure_on_one_node(monkeypatch):
+    api = cluster(fail_nodes=("gpu-1",))
+    failed, result = run_module(monkeypatch, gpu_smoke_test, {"namespace": "smoke"}, api)
+    api.shutdown()
+    assert failed is True
+    assert result["failed_nodes"] == ["gpu-1"]
+    assert result["passed_nodes"] == ["gpu-0"]
+    bad = result["results"][1]
+    assert bad["node"] == "gpu-1" and bad["exit_code"] == 1 and bad["phase"] == "Failed"
+    assert "container exited with code 1" in bad["reasons"]
+    assert "gpu-1:" in result["msg"] and "gpu-0:" not in result["msg"]
+    assert api.collections[JOBS] == {}
+
+
+def test_failure_reported_without_failing(monkeypatch):
+    api = cluster(fail_nodes=("gpu-0",))
+    failed, result = run_module(monkeypatch, gpu_smoke_test, {"namespace": "smoke", "fail_on_error": False, "cleanup": False}, api)
+    api.shutdown()
+    assert failed is False
+    assert result["passed"] is False
+    assert result["cleaned_up"] is False
+    assert len(api.collections[JOBS]) == 2
+    assert all(j["metadata"]["labels"][RUN_LABEL] == result["run_id"] for j in api.collections[JOBS].values())
+
+
+def test_timeout_still_cleans_up(monkeypatch):
+    api = cluster(hang_nodes=("gpu-0",))
+    failed, result = run_module(monkeypatch, gpu_smoke_test, {"namespace": "smoke", "timeout": 1}, api)
+    api.shutdown()
+    assert failed is True
+    stuck = result["results"][0]
+    assert stuck["node"] == "gpu-0"
+    assert stuck["reasons"][0].startswith("timed out after 1s waiting for the Job (pod phase none, no pod created)")
+    assert result["results"][1]["passed"] is True
+    assert api.collections[JOBS] == {}
+
+
+def test_not_ready_node_is_skipped(monkeypatch):
+    api = cluster(not_ready=("gpu-1",))
+    failed, result = run_module(monkeypatch, gpu_smoke_test, {"namespace": "smoke", "fail_on_error": False}, api)
+    api.shutdown()
+    assert failed is False
+    skipped = result["results"][1]
+    assert skipped["skipped"] is True and skipped["reasons"] == ["node NotReady: not tested"]
+    assert len([c for c in api.calls if c[0] == "POST"]) == 1
+
+
+def test_check_mode_creates_nothing(monkeypatch):
+    api = cluster()
+    failed, result = run_module(monkeypatch, gpu_smoke_test, {"namespace": "smoke", "_ansible_check_mode": True}, api)
+    assert failed is False
+    assert result["changed"] is True
+    assert result["msg"].startswith("check mode: nothing created; would run a GPU smoke Job on 2 node(s): gpu-0, gpu-1")
+    assert all(c[0] == "GET" for c in api.calls)
+    assert result["results"][0]["job"].startswith("gpu-smoke-gpu-0-")
+
+
+def test_no_matching_node_fails(monkeypatch):
+    api = cluster()
+    failed, result = run_module(monkeypatch, gpu_smoke_test, {"namespace": "smoke", "label_selectors": ["nothing=here"]}, api)
+    assert failed is True
+    assert result["msg"] == "no node matched the label selectors"
+
+
+def test_nodes_option_restricts_selection(monkeypatch):
+    api = cluster()
+    failed, result = run_module(monkeypatch, gpu_smoke_test, {"namespace": "smoke", "nodes": ["gpu-1"]}, api)
+    api.shutdown()
+    assert failed is False
+    assert [r["node"] for r in result["results"]] == ["gpu-1"]
+
+
+def test_invalid_mig_profile(monkeypatch):
+    failed, result = run_module(monkeypatch, gpu_smoke_test, {"namespace": "smoke", "mig_profile": "big"}, cluster())
+    assert failed is True
+    assert result["msg"].startswith("invalid smoke test pod spec: mig_profile")
