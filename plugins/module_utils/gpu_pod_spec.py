@@ -338,7 +338,7 @@ def toleration_covers(existing, wanted):
     e_secs = existing.get("tolerationSeconds")
     if e_secs is not None:
         w_secs = wanted.get("tolerationSeconds")
-        if w_secs is None or e_secs < w_secs:
+        if not isinstance(e_secs, int) or not isinstance(w_secs, int) or e_secs < w_secs:
             return False
     return True
 
@@ -437,7 +437,7 @@ def _apply_tolerations(spec, wanted):
 
 def _same_values(expr, products):
     values = expr.get("values")
-    return isinstance(values, (list, tuple)) and sorted(values) == sorted(products)
+    return isinstance(values, (list, tuple)) and all(isinstance(v, str) for v in values) and set(values) == set(products)
 
 
 def _apply_products(spec, products):
@@ -476,7 +476,7 @@ def _apply_shm(spec, target, size, size_bytes):
     _require_list(volumes, "spec.volumes")
     mount = None
     for item in mounts:
-        if isinstance(item, Mapping) and item.get("mountPath", "").rstrip("/") == SHM_MOUNT_PATH:
+        if isinstance(item, Mapping) and str(item.get("mountPath") or "").rstrip("/") == SHM_MOUNT_PATH:
             mount = item
     volume_name = mount.get("name") if mount is not None else SHM_VOLUME_NAME
     volume = None

@@ -290,6 +290,19 @@ def test_shm_int_bytes():
     validate_pod_spec(out)
 
 
+def test_odd_existing_values_do_not_crash():
+    spec = base_spec()
+    spec["tolerations"] = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule", "tolerationSeconds": "soon"}]
+    spec["containers"][0]["volumeMounts"] = [{"name": "x", "mountPath": None}]
+    spec["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": "nvidia.com/gpu.product", "operator": "In", "values": [1, "P"]}]}]}}}
+    out = render_gpu_pod_spec(spec, shm_size="1Gi", gpu_products=["P"])
+    assert out["tolerations"][-1] == GPU_TAINT
+    assert out["containers"][0]["volumeMounts"][-1] == {"name": "dshm", "mountPath": "/dev/shm"}
+    assert out["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"][0]["matchExpressions"][-1] == \
+        {"key": "nvidia.com/gpu.product", "operator": "In", "values": ["P"]}
+
+
 def test_priority_class_same_value_kept():
     spec = base_spec()
     spec["priorityClassName"] = "gpu"
