@@ -188,7 +188,7 @@ def test_gfd_labels_follow_the_operator_and_faults():
     assert invalid['nvidia.com/gpu.product'] == 'NVIDIA-A100-SXM4-80GB-MIG-INVALID'
     assert invalid['nvidia.com/mig.config.state'] == 'failed' and invalid['nvidia.com/gpu.count'] == '0'
     stripped = model.node_labels(node_spec, READY_OPERATOR, frozenset({'no-gfd-labels'}))
-    assert not any(key.startswith('nvidia.com/') for key in stripped)
+    assert [key for key in stripped if key.startswith('nvidia.com/')] == ['nvidia.com/gpu.present'], 'operands stay scheduled'
 
 
 def test_gpu_family_table():
@@ -229,7 +229,8 @@ def test_label_patch_removes_gfd_labels_but_keeps_user_labels():
     observed['metadata']['labels'].update({'nvidia.com/device-plugin.config': 'a100', 'team': 'ml', 'nvidia.com/gpu.deploy.driver': 'false'})
     meta, _ = model.node_patches(model.desired_node(node_spec, READY_OPERATOR, frozenset({'no-gfd-labels'})), observed, NOW, 60)
     labels = meta['metadata']['labels']
-    assert labels['nvidia.com/gpu.product'] is None and labels['nvidia.com/gpu.present'] is None
+    assert labels['nvidia.com/gpu.product'] is None and labels['nvidia.com/cuda.driver.major'] is None
+    assert 'nvidia.com/gpu.present' not in labels
     assert 'nvidia.com/device-plugin.config' not in labels and 'team' not in labels and 'nvidia.com/gpu.deploy.driver' not in labels
 
 

@@ -341,6 +341,10 @@ class Agent:  # pylint: disable=too-many-instance-attributes
             self._set_operator_state(OperatorState())
             return
         policy, spec, now = policies[0], policies[0].get('spec') or {}, now_utc()
+        for extra in policies[1:]:
+            if (extra.get('status') or {}).get('state') != 'ignored':
+                self._write_policy_status(extra, status_body('ignored', 'only one ClusterPolicy is honoured: %s' % policy['metadata']['name'],
+                                                             self.cfg.operator.namespace, extra.get('status'), now))
         self._ensure_namespace(self.cfg.operator.namespace)
         wanted = enabled_operands(spec, any(pool.mig is not None for pool in self.cfg.pools))
         self._sync_daemonsets(policy, wanted)

@@ -218,12 +218,11 @@ def base_labels(spec: NodeSpec) -> Dict[str, str]:
 def node_labels(spec: NodeSpec, view: OperatorView, faults: FrozenSet[str]) -> Dict[str, str]:
     """Every label the agent wants on the node."""
     labels = base_labels(spec)
-    if spec.pool.is_gpu and view.present and 'no-gfd-labels' not in faults:
-        labels['feature.node.kubernetes.io/pci-10de.present'] = 'true'
-        if view.gfd_active:
+    if spec.pool.is_gpu and view.present:
+        # NFD's PCI label and the operator's gpu.present select the node for the operands; GFD adds the rest.
+        labels.update({'feature.node.kubernetes.io/pci-10de.present': 'true', 'nvidia.com/gpu.present': 'true'})
+        if view.gfd_active and 'no-gfd-labels' not in faults:
             labels.update(gfd_labels(spec.pool, view.sharing, faults))
-        else:
-            labels['nvidia.com/gpu.present'] = 'true'
     return labels
 
 
