@@ -190,11 +190,15 @@ def write_kubeconfigs():
 # --------------------------------------------------------------------------------------------
 
 def _proc_start_time(pid):
+    """The kernel's start time of a live process; None if it is gone or a zombie."""
     try:
         with open("/proc/%d/stat" % pid) as handle:
-            return handle.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
         return None
+    if len(fields) < 20 or fields[0] in ("Z", "X"):
+        return None
+    return fields[19]
 
 
 def read_pid(name):

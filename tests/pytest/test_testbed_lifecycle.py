@@ -1,0 +1,120 @@
+# Copyright: mlops.platform contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The testbed tool's own contract: idempotent up, status, and a down that leaves nothing behind.
+
+These tests start a second, private testbed (own state directory and ports) so that they never
+disturb the shared one the other tests use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+TESTBED = os.path.join(ROOT, "tests", "testbed", "testbed.py")
+POOLS = os.path.join(ROOT, "tests", "testbed", "pools", "default.yaml")
+
+
+def _processes_mentioning(text):
+    """PIDs of live processes whose command line contains ``text``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as handle:
+                cmdline = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline and int(entry) != os.getpid():
+            found.append((int(entry), cmdline))
+    return found
+
+
+def _free_port_block(size=6):
+    """A base port such that base .. base+size-1 are all free on 127.0.0.1."""
+    for _attempt in range(50):
+        base = random.randint(20000, 40000)
+        sockets = []
+        try:
+            for port in range(base, base + size):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError("no free block of %d ports" % size)
+
+
+@pytest.fixture(scope="module")
+def private_bed(tmp_path_factory):
+    state = str(tmp_path_factory.mktemp("testbed-state"))
+    port = _free_port_block()
+    env = dict(os.environ, MLOPS_TESTBED_STATE=state, MLOPS_TESTBED_PORT=str(port))
+
+    def run(*args, check=True):
+        return subprocess.run([sys.executable, TESTBED] + list(args), env=env, capture_output=True, text=True, check=check)
+
+    yield state, port, run
+    run("down", check=False)
+
+
+def test_up_is_idempotent_and_prints_the_kubeconfig_last(private_bed):
+    state, port, run = private_bed
+    first = run("up", "--pools", POOLS)
+    kubeconfig = first.stdout.strip().splitlines()[-1]
+    assert kubeconfig == os.path.join(state, "kubeconfig")
+    with open(kubeconfig) as handle:
+        config = json.load(handle)
+    assert config["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:%d" % port
+
+    pids_before = sorted(os.listdir(os.path.join(state, "pids")))
+    second = run("up", "--pools", POOLS)
+    assert second.stdout.strip().splitlines()[-1] == kubeconfig
+    assert "already running" in second.stderr
+    assert sorted(os.listdir(os.path.join(state, "pids"))) == pids_before
+
+
+def test_status_reports_components_and_nodes(private_bed):
+    state, _port, run = private_bed
+    status = run("status")
+    lines = status.stdout.strip().splitlines()
+    assert lines[-1] == os.path.join(state, "kubeconfig")
+    for component in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "node-agent"):
+        assert any(line.startswith(component) and "running" in line for line in lines), status.stdout
+    nodes = [line for line in lines if line.startswith("nodes")]
+    assert nodes and "with allocatable nvidia.com/gpu" in nodes[0]
+
+
+def test_client_certificate_is_required(private_bed):
+    """The API server must refuse anonymous requests for resources: auth is real."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    state, port, _run = private_bed
+    context = ssl.create_default_context(cafile=os.path.join(state, "pki", "ca.crt"))
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen("https://127.0.0.1:%d/api/v1/secrets" % port, context=context, timeout=5)
+    assert refused.value.code in (401, 403)
+
+
+def test_down_stops_everything_it_started(private_bed):
+    state, _port, run = private_bed
+    assert _processes_mentioning(state), "the private testbed should be running before down"
+    run("down")
+    assert _processes_mentioning(state) == []
+    assert run("status", check=False).returncode == 1
+    # A second down is harmless.
+    assert "nothing" in run("down").stderr
