@@ -73,6 +73,12 @@ def ready_status(body):
     return next((c['status'] for c in body['status'].get('conditions') or [] if c['type'] == 'Ready'), None)
 
 
+def node_if_ready(core, name, status):
+    """The node when its Ready condition has ``status``, else None."""
+    body = node(core, name)
+    return body if ready_status(body) == status else None
+
+
 def gpu_allocatable(body, resource='nvidia.com/gpu'):
     """Allocatable count of ``resource`` (None when absent)."""
     value = body['status'].get('allocatable', {}).get(resource)
@@ -229,12 +235,12 @@ def test_allocatable_faults_are_visible_and_reversible(core, gpu_node):
 
 def test_not_ready_fault_is_visible_and_reversible(core, gpu_node):
     set_faults(core, gpu_node, ['not-ready'])
-    body = wait_for(lambda: (lambda b: b if ready_status(b) == 'False' else None)(node(core, gpu_node)), 15, 'node NotReady')
+    body = wait_for(lambda: node_if_ready(core, gpu_node, 'False'), 15, 'node NotReady')
     reason = next(c['reason'] for c in body['status']['conditions'] if c['type'] == 'Ready')
     assert reason == 'KubeletNotReady'
     assert any(t['key'] == 'node.kubernetes.io/not-ready' for t in body['spec']['taints'])
     set_faults(core, gpu_node, [])
-    body = wait_for(lambda: (lambda b: b if ready_status(b) == 'True' else None)(node(core, gpu_node)), 15, 'node Ready again')
+    body = wait_for(lambda: node_if_ready(core, gpu_node, 'True'), 15, 'node Ready again')
     assert not any(t['key'] == 'node.kubernetes.io/not-ready' for t in body['spec']['taints'])
 
 
@@ -318,7 +324,9 @@ def test_cluster_policy_brings_operands_gfd_labels_and_ready_state(k8s, core, cu
 def test_gfd_and_operand_faults_are_visible_and_reversible(k8s, core, custom, cluster_policy, gpu_node):
     custom.create_cluster_custom_object('nvidia.com', 'v1', 'clusterpolicies', policy_body(cluster_policy))
     wait_for(lambda: policy_state(custom, cluster_policy) == 'ready', 90, 'ClusterPolicy ready')
-    labels = lambda: node(core, gpu_node)['metadata']['labels']  # noqa: E731  pylint: disable=unnecessary-lambda-assignment
+
+    def labels():
+        return node(core, gpu_node)['metadata']['labels']
     set_faults(core, gpu_node, ['mig-invalid'])
     wait_for(lambda: labels().get('nvidia.com/gpu.product') == 'NVIDIA-A100-SXM4-80GB-MIG-INVALID', 15, 'MIG-INVALID product')
     assert labels()['nvidia.com/mig.config.state'] == 'failed'

@@ -48,7 +48,7 @@ def test_default_config_matches_the_documented_layout():
 
 def test_scale_config_has_a_thousand_gpu_nodes():
     cfg = config.load_config(os.path.join(POOLS_DIR, 'scale-1000.yaml'))
-    assert sum(1 for p, _ in cfg.nodes().values() if p.is_gpu) == 1000
+    assert sum(1 for node_pool, _index in cfg.nodes().values() if node_pool.is_gpu) == 1000
 
 
 @pytest.mark.parametrize('data, message', [
@@ -135,7 +135,7 @@ def test_advertise_before_operator_false_waits_for_a_ready_operator():
 
 def test_mig_mixed_resources_and_labels():
     mixed = pool(mig={'strategy': 'mixed', 'profiles': {'1g.10gb': 14, '3g.40gb': 2}})
-    capacity, _ = model.gpu_resources(mixed, READY_OPERATOR, frozenset())
+    capacity = model.gpu_resources(mixed, READY_OPERATOR, frozenset())[0]
     assert capacity == {'nvidia.com/mig-1g.10gb': 14, 'nvidia.com/mig-3g.40gb': 2}
     labels = model.gfd_labels(mixed, model.NO_SHARING, frozenset())
     assert labels['nvidia.com/mig.strategy'] == 'mixed'
@@ -145,7 +145,7 @@ def test_mig_mixed_resources_and_labels():
 
 def test_mig_single_exposes_instances_as_gpus():
     single = pool(mig={'strategy': 'single', 'profiles': {'1g.10gb': 28}})
-    capacity, _ = model.gpu_resources(single, READY_OPERATOR, frozenset())
+    capacity = model.gpu_resources(single, READY_OPERATOR, frozenset())[0]
     assert capacity == {'nvidia.com/gpu': 28}
     labels = model.gfd_labels(single, model.NO_SHARING, frozenset())
     assert labels['nvidia.com/gpu.product'] == 'NVIDIA-A100-SXM4-80GB-MIG-1g.10gb'
@@ -227,7 +227,7 @@ def test_label_patch_removes_gfd_labels_but_keeps_user_labels():
     node_spec = spec()
     observed = observed_from(node_spec, READY_OPERATOR)
     observed['metadata']['labels'].update({'nvidia.com/device-plugin.config': 'a100', 'team': 'ml', 'nvidia.com/gpu.deploy.driver': 'false'})
-    meta, _ = model.node_patches(model.desired_node(node_spec, READY_OPERATOR, frozenset({'no-gfd-labels'})), observed, NOW, 60)
+    meta = model.node_patches(model.desired_node(node_spec, READY_OPERATOR, frozenset({'no-gfd-labels'})), observed, NOW, 60)[0]
     labels = meta['metadata']['labels']
     assert labels['nvidia.com/gpu.product'] is None and labels['nvidia.com/cuda.driver.major'] is None
     assert 'nvidia.com/gpu.present' not in labels
@@ -238,7 +238,7 @@ def test_resource_patch_removes_a_renamed_resource():
     node_spec = spec()
     renamed = model.OperatorView(True, True, True, model.Sharing('time-slicing', 2, True))
     observed = observed_from(node_spec, renamed)
-    _, status = model.node_patches(model.desired_node(node_spec, READY_OPERATOR, frozenset()), observed, NOW, 60)
+    status = model.node_patches(model.desired_node(node_spec, READY_OPERATOR, frozenset()), observed, NOW, 60)[1]
     assert status['status']['capacity']['nvidia.com/gpu.shared'] is None
     assert status['status']['capacity']['nvidia.com/gpu'] == '4'
 
@@ -248,7 +248,7 @@ def test_heartbeat_is_sent_only_when_due():
     observed = observed_from(node_spec)
     desired = model.desired_node(node_spec, model.NO_OPERATOR, frozenset())
     assert model.node_patches(desired, observed, NOW + timedelta(seconds=30), 60)[1] is None
-    _, status = model.node_patches(desired, observed, NOW + timedelta(seconds=61), 60)
+    status = model.node_patches(desired, observed, NOW + timedelta(seconds=61), 60)[1]
     ready = [c for c in status['status']['conditions'] if c['type'] == 'Ready'][0]
     assert ready['lastHeartbeatTime'] == '2026-11-23T12:01:01Z' and ready['lastTransitionTime'] == '2026-11-23T12:00:00Z'
 
@@ -343,8 +343,8 @@ def test_policy_status_body_and_change_detection():
     status = gpu_operator.status_body('ready', 'all operands are ready', 'gpu-operator', None, NOW)
     assert status['state'] == 'ready' and status['namespace'] == 'gpu-operator'
     assert [c['status'] for c in status['conditions'] if c['type'] == 'Ready'] == ['True']
-    assert not gpu_operator.status_changed(status, gpu_operator.status_body('ready', 'all operands are ready', 'gpu-operator', status,
-                                                                           NOW + timedelta(seconds=5)))
+    later = gpu_operator.status_body('ready', 'all operands are ready', 'gpu-operator', status, NOW + timedelta(seconds=5))
+    assert not gpu_operator.status_changed(status, later)
     assert gpu_operator.status_changed(status, gpu_operator.status_body('notReady', 'x', 'gpu-operator', status, NOW))
 
 
@@ -375,8 +375,8 @@ def test_pod_waits_for_startup_then_runs_ready():
     assert plan(make_pod(), seconds=0.25) == pods.PodPlan(None, 0.75)
     status = plan(make_pod()).status
     assert status['phase'] == 'Running' and status['podIP'] == '10.244.0.7' and status['hostIP'] == '127.0.0.1'
-    assert {c['type']: c['status'] for c in status['conditions']} == {'Initialized': 'True', 'Ready': 'True', 'ContainersReady': 'True',
-                                                                       'PodScheduled': 'True'}
+    conditions = {c['type']: c['status'] for c in status['conditions']}
+    assert conditions == {'Initialized': 'True', 'Ready': 'True', 'ContainersReady': 'True', 'PodScheduled': 'True'}
     main = status['containerStatuses'][0]
     assert main['ready'] and main['restartCount'] == 0 and 'running' in main['state']
     assert main['containerID'].startswith('containerd://') and main['imageID'].startswith('nvcr.io/nvidia/cuda@sha256:')

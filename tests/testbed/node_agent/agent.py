@@ -84,7 +84,7 @@ class Agent:  # pylint: disable=too-many-instance-attributes
 
     def _faults(self, name: str, observed: Optional[dict]) -> FrozenSet[str]:
         annotation = ((observed or {}).get('metadata', {}).get('annotations') or {}).get(FAULTS_ANNOTATION)
-        runtime, _ = parse_faults(annotation, FAULTS)
+        runtime = parse_faults(annotation, FAULTS)[0]
         return self.config_faults.get(name, frozenset()) | runtime
 
     def _on_node(self, event: str, old: Optional[dict], new: Optional[dict]):
@@ -95,7 +95,7 @@ class Agent:  # pylint: disable=too-many-instance-attributes
         if new is not None:
             self._track_settled(name, new)
         if old is not None and new is not None and self._faults(name, old) != self._faults(name, new):
-            _, unknown = parse_faults((new['metadata'].get('annotations') or {}).get(FAULTS_ANNOTATION), FAULTS)
+            unknown = parse_faults((new['metadata'].get('annotations') or {}).get(FAULTS_ANNOTATION), FAULTS)[1]
             LOG.info('node %s faults now %s%s', name, sorted(self._faults(name, new)) or 'none',
                      ' (ignored unknown: %s)' % ', '.join(unknown) if unknown else '')
             for pod in self.pods.items():

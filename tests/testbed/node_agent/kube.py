@@ -231,7 +231,7 @@ class WorkQueue:
     def _promote_due(self) -> Optional[float]:
         now = time.monotonic()
         while self._delayed and self._delayed[0][0] <= now:
-            _, key = heapq.heappop(self._delayed)
+            key = heapq.heappop(self._delayed)[1]
             if key in self._processing:
                 self._again.add(key)
             elif key not in self._queued:

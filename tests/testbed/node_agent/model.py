@@ -154,7 +154,7 @@ def gpu_resources(pool: PoolConfig, view: OperatorView, faults: FrozenSet[str]) 
 def _mig_labels(pool: PoolConfig) -> Dict[str, str]:
     labels = {'nvidia.com/mig.strategy': pool.mig.strategy, 'nvidia.com/mig.config.state': 'success'}
     for profile, count in pool.mig.profiles:
-        ci, gi, _ = mig_profile_slices(profile)
+        ci, gi = mig_profile_slices(profile)[:2]
         prefix = 'nvidia.com/mig-%s.' % profile if pool.mig.strategy == 'mixed' else 'nvidia.com/gpu.'
         labels.update({prefix + 'count': str(count), prefix + 'memory': str(mig_memory_mib(profile)),
                        prefix + 'slices.gi': str(gi), prefix + 'slices.ci': str(ci)})
