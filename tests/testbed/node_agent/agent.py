@@ -313,6 +313,8 @@ class Agent:  # pylint: disable=too-many-instance-attributes
                 try:
                     self.rest.create(base, body)
                 except ApiError as exc:
+                    if exc.status == 404:
+                        self._namespace_ready = False  # the namespace went away; recreate it on the retry
                     if exc.status != 409:
                         raise
             elif (existing['metadata'].get('annotations') or {}).get(HASH_ANNOTATION) != body['metadata']['annotations'][HASH_ANNOTATION]:
