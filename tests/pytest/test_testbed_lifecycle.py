@@ -118,3 +118,19 @@ def test_down_stops_everything_it_started(private_bed):
     assert run("status", check=False).returncode == 1
     # A second down is harmless.
     assert "nothing" in run("down").stderr
+
+
+def test_up_refuses_ports_held_by_another_process(tmp_path):
+    """A port clash must fail clearly, never adopt someone else's process as ours."""
+    base = _free_port_block()
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", base + 1))  # etcd's client port
+    squatter.listen(1)
+    try:
+        env = dict(os.environ, MLOPS_TESTBED_STATE=str(tmp_path), MLOPS_TESTBED_PORT=str(base))
+        proc = subprocess.run([sys.executable, TESTBED, "up", "--no-agent"], env=env, capture_output=True, text=True, check=False)
+    finally:
+        squatter.close()
+    assert proc.returncode != 0
+    assert "127.0.0.1:%d is already in use" % (base + 1) in proc.stderr
+    assert _processes_mentioning(str(tmp_path)) == []

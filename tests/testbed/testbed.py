@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -430,10 +431,35 @@ def start_agent(pools, timeout):
     ready_file = path("agent.ready")
     if os.path.exists(ready_file):
         os.unlink(ready_file)
+    ensure_ports_free("node-agent")
     start_process("node-agent", agent_argv(pools))
     with open(path("agent.pools"), "w") as handle:
         handle.write(pools + "\n")
     wait_for(lambda: os.path.exists(ready_file), timeout, "the node agent to register its nodes", "node-agent")
+
+
+# The ports each component binds, checked before it starts so that a clash with another
+# testbed (or anything else) fails clearly instead of being mistaken for our own component.
+COMPONENT_PORTS = {
+    "etcd": ("etcd-client", "etcd-peer"),
+    "kube-apiserver": ("apiserver",),
+    "kube-controller-manager": ("controller-manager",),
+    "kube-scheduler": ("scheduler",),
+    "node-agent": ("kubelet",),
+}
+
+
+def ensure_ports_free(component):
+    for port_name in COMPONENT_PORTS[component]:
+        port = PORTS[port_name]
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise SystemExit("cannot start %s: 127.0.0.1:%d is already in use by another process "
+                             "(set MLOPS_TESTBED_PORT to move the testbed's ports)" % (component, port))
+        finally:
+            sock.close()
 
 
 def cmd_up(args):
@@ -446,17 +472,20 @@ def cmd_up(args):
     fresh = []
 
     if read_pid("etcd") is None:
+        ensure_ports_free("etcd")
         start_process("etcd", etcd_argv())
         fresh.append("etcd")
     wait_for(etcd_ready, 60, "etcd health", "etcd")
 
     if read_pid("kube-apiserver") is None:
+        ensure_ports_free("kube-apiserver")
         start_process("kube-apiserver", apiserver_argv())
         fresh.append("kube-apiserver")
     wait_for(api_ready, 120, "kube-apiserver /readyz", "kube-apiserver")
 
     for name, argv in (("kube-controller-manager", controller_manager_argv()), ("kube-scheduler", scheduler_argv())):
         if read_pid(name) is None:
+            ensure_ports_free(name)
             start_process(name, argv)
             fresh.append(name)
     wait_for(default_service_account_exists, 60, "the default service account", "kube-controller-manager")
