@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import socket
 import threading
 import time
 
@@ -187,6 +188,8 @@ class Informer(object):
         stream = self.transport.watch(self.path, params)
         self._stream = stream
         try:
+            if self._stop.is_set():
+                return
             for event in stream:
                 if self._stop.is_set():
                     return
@@ -229,11 +232,13 @@ class Informer(object):
         return self
 
     def stop(self):
+        """Ask the thread to stop; unblock a running watch without waiting for it."""
         self._stop.set()
         stream = self._stream
-        if stream is not None:
+        abort = getattr(stream, "abort", None)
+        if abort is not None:
             try:
-                stream.close()
+                abort()
             except Exception:  # pylint: disable=broad-except
                 pass
 
@@ -305,6 +310,18 @@ class _WatchStream(object):
         if buf.strip():
             yield json.loads(buf.decode("utf-8"))
 
+    def abort(self):
+        """Called from another thread: shut the socket down so the blocked read returns at once.
+
+        Closing the response from another thread would block on the reader's buffer lock until the
+        next event or the server-side timeout arrives.
+        """
+        self._closed = True
+        connection = getattr(self.response, "_connection", None) or getattr(self.response, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            sock.shutdown(socket.SHUT_RDWR)
+
     def close(self):
         self._closed = True
         try:
@@ -336,45 +353,60 @@ class ApiTransport(object):
             self.by_method[method] = self.by_method.get(method, 0) + 1
 
     def _call(self, method, path, query, body, timeout, accept="application/json"):
+        """Send one request; return the raw urllib3 response (not preloaded)."""
         self._count(method)
         params = [(k, v) for k, v in sorted((query or {}).items()) if v is not None]
         headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = "application/json"
+        client = self.api_client
         try:
-            return self.api_client.call_api(
-                path, method, query_params=params, header_params=headers, body=body,
-                auth_settings=["BearerToken"], _preload_content=False, _request_timeout=timeout,
-                _return_http_data_only=True,
-            )
+            if hasattr(client, "param_serialize"):
+                # kubernetes >= 31: serialise first, call_api() then only sends.
+                method_, url, headers, body_, post = client.param_serialize(
+                    method=method, resource_path=path, query_params=params, header_params=headers, body=body,
+                    auth_settings=["BearerToken"],
+                )
+                response = client.call_api(method_, url, header_params=headers, body=body_, post_params=post,
+                                           _request_timeout=timeout)
+                raw = response.response
+            else:
+                raw = client.call_api(
+                    path, method, query_params=params, header_params=headers, body=body,
+                    auth_settings=["BearerToken"], _preload_content=False, _request_timeout=timeout,
+                    _return_http_data_only=True,
+                )
         except ApiException as err:
-            status = getattr(err, "status", None) or 500
-            message = getattr(err, "body", None) or getattr(err, "reason", "") or str(err)
-            if isinstance(message, bytes):
-                message = message.decode("utf-8", "replace")
-            try:
-                message = json.loads(message).get("message", message)
-            except (ValueError, AttributeError):
-                pass
-            if status == 410:
-                raise GoneError(message)
-            raise ApiError(status, message)
+            self._raise(getattr(err, "status", None) or 500, getattr(err, "body", None) or getattr(err, "reason", "") or str(err))
+        if not 200 <= raw.status < 300:
+            self._raise(raw.status, raw.data)
+        return raw
+
+    @staticmethod
+    def _raise(status, message):
+        if isinstance(message, bytes):
+            message = message.decode("utf-8", "replace")
+        try:
+            message = json.loads(message).get("message", message)
+        except (ValueError, AttributeError, TypeError):
+            pass
+        if status == 410:
+            raise GoneError(message)
+        raise ApiError(status, message)
 
     def request(self, method, path, query=None, body=None):
-        response = self._call(method, path, query, body, self.request_timeout)
-        data = response.data
+        data = self._call(method, path, query, body, self.request_timeout).data
         if not data:
             return {}
         return json.loads(data.decode("utf-8"))
 
     def request_text(self, path, query=None):
-        response = self._call("GET", path, query, None, self.request_timeout, accept="*/*")
-        return (response.data or b"").decode("utf-8", "replace")
+        data = self._call("GET", path, query, None, self.request_timeout, accept="*/*").data
+        return (data or b"").decode("utf-8", "replace")
 
     def watch(self, path, query):
         timeout = (query or {}).get("timeoutSeconds") or 60
-        response = self._call("GET", path, query, None, (5, float(timeout) + 10))
-        return _WatchStream(response)
+        return _WatchStream(self._call("GET", path, query, None, (10, float(timeout) + 10)))
 
 
 def api_transport_from_module(module, request_timeout=30):

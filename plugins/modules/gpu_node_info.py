@@ -12,7 +12,7 @@ module: gpu_node_info
 short_description: Gather GPU node and NVIDIA GPU operator facts
 version_added: 0.1.0
 author:
-  - mlops.platform contributors
+  - mlops.platform maintainers (!UNKNOWN)
 description:
   - Gathers the same facts and per-node problems as M(mlops.platform.gpu_readiness) without waiting and without ever
     failing because the cluster is not ready.

@@ -12,7 +12,7 @@ module: gpu_readiness
 short_description: Check (and optionally wait) until the GPU nodes and the NVIDIA GPU operator can run GPU work
 version_added: 0.1.0
 author:
-  - mlops.platform contributors
+  - mlops.platform maintainers (!UNKNOWN)
 description:
   - Lists the GPU nodes selected by O(label_selectors) and, when O(check_operator=true), the NVIDIA GPU operator
     ClusterPolicy and the operand DaemonSets and pods in O(operator_namespace), then derives a verdict per node

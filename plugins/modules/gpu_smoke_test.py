@@ -12,7 +12,7 @@ module: gpu_smoke_test
 short_description: Run a CUDA vectorAdd Job on every selected GPU node and report per-node pass or fail
 version_added: 0.1.0
 author:
-  - mlops.platform contributors
+  - mlops.platform maintainers (!UNKNOWN)
 description:
   - Creates one Kubernetes Job per selected GPU node that runs the CUDA C(vectorAdd) sample, pinned to the node
     with C(nodeName). The pod spec is rendered like any other GPU workload of the collection (GPU limit,
