@@ -5,6 +5,7 @@ They wait on the cluster with short polls and bounded timeouts; nothing here ass
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -193,10 +194,14 @@ def test_logs_are_readable_with_kubernetes_core_k8s_log(k8s, core, namespace, an
     assert 'Test PASSED' in proc.stdout
 
 
-def create_pod(core, namespace):
-    """Create a bare pod; False while the namespace's service account token is not there yet."""
+def create_pod(core, namespace, claim_name=None):
+    """Create a bare pod (mounting ``claim_name`` when given); False while the namespace's service account token is not there yet."""
+    spec = {'containers': [{'name': 'c', 'image': 'busybox'}]}
+    if claim_name:
+        spec['containers'][0]['volumeMounts'] = [{'name': 'data', 'mountPath': '/data'}]
+        spec['volumes'] = [{'name': 'data', 'persistentVolumeClaim': {'claimName': claim_name}}]
     try:
-        core.create_namespaced_pod(namespace, {'metadata': {'name': 'p'}, 'spec': {'containers': [{'name': 'c', 'image': 'busybox'}]}})
+        core.create_namespaced_pod(namespace, {'metadata': {'name': 'p'}, 'spec': spec})
         return True
     except client.ApiException as exc:
         if exc.status == 500 or (exc.status == 403 and 'serviceaccount' in (exc.body or '')):
@@ -372,6 +377,166 @@ def test_time_slicing_config_multiplies_allocatable(k8s, core, custom, cluster_p
     custom.delete_cluster_custom_object('nvidia.com', 'v1', 'clusterpolicies', cluster_policy)
     wait_for(lambda: gpu_allocatable(node(core, 'gpu-0')) == 4 and 'nvidia.com/gpu.replicas' not in node(core, 'gpu-0')['metadata']['labels'],
              30, 'sharing and GFD labels gone with the ClusterPolicy')
+
+
+# ------------------------------------------------------------------------------------------ storage
+
+PROVISIONER = 'testbed.mlops.platform/hostpath'
+
+
+def claim_body(name, class_name=None, size='1Gi'):
+    """A ReadWriteOnce claim; without ``class_name`` the default class is filled in by the API server."""
+    spec = {'accessModes': ['ReadWriteOnce'], 'resources': {'requests': {'storage': size}}}
+    if class_name:
+        spec['storageClassName'] = class_name
+    return {'apiVersion': 'v1', 'kind': 'PersistentVolumeClaim', 'metadata': {'name': name}, 'spec': spec}
+
+
+def pod_template(app, claim_name=None):
+    """A pod template for CPU nodes mounting ``claim_name`` at /data (or, without it, a volumeClaimTemplate named data)."""
+    spec = {'containers': [{'name': 'app', 'image': 'registry.example/app:1', 'volumeMounts': [{'name': 'data', 'mountPath': '/data'}]}]}
+    if claim_name:
+        spec['volumes'] = [{'name': 'data', 'persistentVolumeClaim': {'claimName': claim_name}}]
+    return {'metadata': {'labels': {'app': app}}, 'spec': spec}
+
+
+def bound_claim(core, namespace, name, timeout=60):
+    """Wait until the claim is Bound and return it."""
+    def bound():
+        claim = core.read_namespaced_persistent_volume_claim(name, namespace)
+        return claim if claim.status.phase == 'Bound' else None
+    return wait_for(bound, timeout, 'claim %s/%s to be bound' % (namespace, name))
+
+
+def volume_or_none(core, name):
+    """The PV, or None when it does not exist."""
+    try:
+        return core.read_persistent_volume(name)
+    except client.ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def volume_phase(core, name):
+    """Phase of the PV, ``gone`` when it does not exist."""
+    volume = volume_or_none(core, name)
+    return 'gone' if volume is None else volume.status.phase
+
+
+def claim_events(core, namespace, name):
+    """Reasons of the events about a claim."""
+    return [e.reason for e in core.list_namespaced_event(namespace, field_selector='involvedObject.name=%s' % name).items]
+
+
+@pytest.fixture
+def storage_classes(k8s):
+    """Create non-default StorageClasses of the agent's provisioner: ``make(reclaim, binding)`` returns the name; deleted afterwards."""
+    storage = client.StorageV1Api(k8s)
+    made = []
+
+    def make(reclaim, binding='Immediate'):
+        name = 't-%s-%s' % (reclaim.lower(), uuid.uuid4().hex[:6])
+        storage.create_storage_class({'apiVersion': 'storage.k8s.io/v1', 'kind': 'StorageClass', 'metadata': {'name': name},
+                                      'provisioner': PROVISIONER, 'reclaimPolicy': reclaim, 'volumeBindingMode': binding})
+        made.append(name)
+        return name
+    yield make
+    for name in made:
+        storage.delete_storage_class(name)
+
+
+def test_default_storage_class_is_in_place(k8s):
+    storage_class = client.StorageV1Api(k8s).read_storage_class('standard')
+    assert storage_class.provisioner == PROVISIONER
+    assert storage_class.metadata.annotations['storageclass.kubernetes.io/is-default-class'] == 'true'
+    assert storage_class.reclaim_policy == 'Delete' and storage_class.volume_binding_mode == 'WaitForFirstConsumer'
+
+
+def test_claim_binds_for_its_first_consumer_and_is_deleted_with_the_claim(k8s, core, namespace):
+    core.create_namespaced_persistent_volume_claim(namespace, claim_body('data', size='2Gi'))
+    wait_for(lambda: 'WaitForFirstConsumer' in claim_events(core, namespace, 'data'), 30, 'the PV controller to wait for a consumer')
+    claim = core.read_namespaced_persistent_volume_claim('data', namespace)
+    assert claim.spec.storage_class_name == 'standard' and claim.status.phase == 'Pending' and not claim.spec.volume_name
+
+    apps = client.AppsV1Api(k8s)
+    apps.create_namespaced_deployment(namespace, {
+        'apiVersion': 'apps/v1', 'kind': 'Deployment', 'metadata': {'name': 'db'},
+        'spec': {'replicas': 1, 'selector': {'matchLabels': {'app': 'db'}}, 'template': pod_template('db', 'data')}})
+    wait_for(lambda: (apps.read_namespaced_deployment('db', namespace).status.ready_replicas or 0) == 1, 60, 'db ready')
+    claim = bound_claim(core, namespace, 'data')
+    pod = core.list_namespaced_pod(namespace, label_selector='app=db').items[0]
+    volume = core.read_persistent_volume(claim.spec.volume_name)
+    assert volume.metadata.name == 'pvc-' + claim.metadata.uid
+    assert volume.metadata.annotations['pv.kubernetes.io/provisioned-by'] == PROVISIONER
+    assert volume.spec.capacity['storage'] == '2Gi' and volume.spec.access_modes == ['ReadWriteOnce']
+    assert volume.spec.claim_ref.uid == claim.metadata.uid and volume.spec.storage_class_name == 'standard'
+    assert volume.spec.persistent_volume_reclaim_policy == 'Delete'
+    term = volume.spec.node_affinity.required.node_selector_terms[0].match_expressions[0]
+    assert (term.key, term.operator, term.values) == ('kubernetes.io/hostname', 'In', [pod.spec.node_name])
+    assert claim.metadata.annotations['volume.kubernetes.io/selected-node'] == pod.spec.node_name
+    assert os.path.isdir(volume.spec.host_path.path), 'the volume directory is created on provisioning'
+    assert 'ProvisioningSucceeded' in claim_events(core, namespace, 'data')
+
+    apps.delete_namespaced_deployment('db', namespace)
+    core.delete_namespaced_persistent_volume_claim('data', namespace)
+    wait_for(lambda: volume_or_none(core, volume.metadata.name) is None, 90, 'the Delete volume to be deleted with its claim')
+    assert not os.path.exists(volume.spec.host_path.path)
+
+
+def test_retain_volume_stays_released_while_delete_volume_goes(core, namespace, storage_classes):
+    keep, drop = storage_classes('Retain'), storage_classes('Delete')
+    core.create_namespaced_persistent_volume_claim(namespace, claim_body('kept', keep))
+    core.create_namespaced_persistent_volume_claim(namespace, claim_body('dropped', drop))
+    kept, dropped = bound_claim(core, namespace, 'kept'), bound_claim(core, namespace, 'dropped')   # Immediate: no consumer needed
+    kept_volume = core.read_persistent_volume(kept.spec.volume_name)
+    assert kept_volume.spec.persistent_volume_reclaim_policy == 'Retain' and kept_volume.spec.node_affinity is None
+    try:
+        core.delete_namespaced_persistent_volume_claim('kept', namespace)
+        core.delete_namespaced_persistent_volume_claim('dropped', namespace)
+        wait_for(lambda: volume_or_none(core, dropped.spec.volume_name) is None, 90, 'the Delete volume to be deleted')
+        wait_for(lambda: volume_phase(core, kept.spec.volume_name) == 'Released', 60, 'the Retain volume to be Released')
+        volume = core.read_persistent_volume(kept.spec.volume_name)
+        assert volume.spec.claim_ref.uid == kept.metadata.uid and volume.metadata.deletion_timestamp is None
+        assert os.path.isdir(volume.spec.host_path.path), 'retained data stays on disk'
+    finally:
+        if volume_or_none(core, kept.spec.volume_name) is not None:
+            core.delete_persistent_volume(kept.spec.volume_name)
+        shutil.rmtree(kept_volume.spec.host_path.path, ignore_errors=True)
+
+
+def test_statefulset_claims_are_bound_and_pods_ready(k8s, core, namespace):
+    apps = client.AppsV1Api(k8s)
+    template = {'metadata': {'name': 'data'}, 'spec': claim_body('data')['spec']}
+    apps.create_namespaced_stateful_set(namespace, {
+        'apiVersion': 'apps/v1', 'kind': 'StatefulSet', 'metadata': {'name': 'hub'},
+        'spec': {'replicas': 2, 'serviceName': 'hub', 'selector': {'matchLabels': {'app': 'hub'}}, 'template': pod_template('hub'),
+                 'volumeClaimTemplates': [template]}})
+    wait_for(lambda: (apps.read_namespaced_stateful_set('hub', namespace).status.ready_replicas or 0) == 2, 90, 'hub ready')
+    for index in range(2):
+        claim = bound_claim(core, namespace, 'data-hub-%d' % index)
+        pod = core.read_namespaced_pod('hub-%d' % index, namespace)
+        term = core.read_persistent_volume(claim.spec.volume_name).spec.node_affinity.required.node_selector_terms[0]
+        assert term.match_expressions[0].values == [pod.spec.node_name]
+
+
+def test_namespace_deletion_with_claims_completes_and_frees_volumes(core):
+    name = 't-%s' % uuid.uuid4().hex[:10]
+    core.create_namespace({'metadata': {'name': name}})
+    core.create_namespaced_persistent_volume_claim(name, claim_body('data'))
+    wait_for(lambda: create_pod(core, name, 'data'), 30, 'a pod to be accepted in the new namespace')
+    wait_for(lambda: core.read_namespaced_pod('p', name).status.phase == 'Running', 60, 'pod running')
+    volume_name = bound_claim(core, name, 'data').spec.volume_name
+    core.delete_namespace(name)
+
+    def gone():
+        try:
+            core.read_namespace(name)
+            return False
+        except client.ApiException as exc:
+            return exc.status == 404
+    wait_for(gone, 90, 'namespace %s to be deleted' % name)
+    wait_for(lambda: volume_or_none(core, volume_name) is None, 60, 'the namespace\'s volume to be deleted')
 
 
 def test_agent_config_check_reports_errors(tmp_path):

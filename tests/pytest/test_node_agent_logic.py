@@ -12,7 +12,7 @@ import yaml
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'testbed'))
 
 # pylint: disable=wrong-import-position
-from node_agent import agent, config, gpu_operator, kube, logs, model, pods  # noqa: E402
+from node_agent import agent, config, gpu_operator, kube, logs, model, pods, volumes  # noqa: E402
 
 POOLS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'testbed', 'pools')
 NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=timezone.utc)
@@ -71,6 +71,13 @@ def test_scale_config_has_a_thousand_gpu_nodes():
     ({'pools': [GPU_POOL], 'node_faults': {'gpu-9': ['smoke-fail']}}, "node 'gpu-9' is not produced by any pool"),
     ({'pools': [GPU_POOL], 'operator': {'state': 'broken'}}, 'operator.state: must be one of ready, notReady'),
     ({'pools': [GPU_POOL], 'pods': {'job_duration_seconds': -1}}, 'pods.job_duration_seconds: must be a non-negative number'),
+    ({'pools': [GPU_POOL], 'storage': {'size': '1Gi'}}, 'storage: unknown key(s) size'),
+    ({'pools': [GPU_POOL], 'storage': {'class_name': 'Fast_SSD'}}, 'storage.class_name: must be a lowercase DNS subdomain'),
+    ({'pools': [GPU_POOL], 'storage': {'class_name': ''}}, 'storage.class_name: must be a non-empty string'),
+    ({'pools': [GPU_POOL], 'storage': {'default': 'yes'}}, 'storage.default: must be a boolean'),
+    ({'pools': [GPU_POOL], 'storage': {'binding_mode': 'Lazy'}}, 'storage.binding_mode: must be one of WaitForFirstConsumer, Immediate'),
+    ({'pools': [GPU_POOL], 'storage': {'reclaim_policy': 'Recycle'}}, 'storage.reclaim_policy: must be one of Delete, Retain'),
+    ({'pools': [GPU_POOL], 'storage': ['standard']}, 'storage: must be a mapping'),
     ({'pools': [GPU_POOL, dict(GPU_POOL, name='gpu-1', count=1), dict(GPU_POOL, name='gpu', count=1)]}, 'duplicate pool name'),
 ])
 def test_invalid_configs_are_rejected_with_precise_messages(data, message):
@@ -498,3 +505,140 @@ def test_operator_state_for_node_picks_sharing_by_label():
     assert state.for_node(None).sharing.replicas == 4
     assert state.for_node('mps').sharing.strategy == 'mps'
     assert agent.OperatorState().for_node('ts').sharing == model.NO_SHARING
+
+
+# ------------------------------------------------------------------------------------------ volumes
+
+CLAIM_UID = '0b7f6f4e-2c1a-4d5e-9f00-123456789abc'
+
+
+def storage_class(name='standard', binding='WaitForFirstConsumer', reclaim='Delete', provisioner=volumes.PROVISIONER):
+    """A StorageClass as the API returns it."""
+    return {'metadata': {'name': name}, 'provisioner': provisioner, 'reclaimPolicy': reclaim, 'volumeBindingMode': binding}
+
+
+def claim(class_name='standard', provisioner=volumes.PROVISIONER, node='gpu-1', **spec):
+    """A pending claim as the PV controller leaves it for an external provisioner."""
+    annotations = {}
+    if provisioner:
+        annotations['volume.beta.kubernetes.io/storage-provisioner'] = provisioner
+    if node:
+        annotations[volumes.SELECTED_NODE_ANNOTATION] = node
+    body = {'metadata': {'name': 'data', 'namespace': 'ns1', 'uid': CLAIM_UID, 'annotations': annotations},
+            'spec': dict({'accessModes': ['ReadWriteOnce'], 'resources': {'requests': {'storage': '5Gi'}}}, **spec)}
+    if class_name is not None:
+        body['spec']['storageClassName'] = class_name
+    return body
+
+
+def test_storage_defaults_keep_existing_configs_working():
+    storage = config.load_config(os.path.join(POOLS_DIR, 'default.yaml')).storage
+    assert storage == config.StorageConfig('standard', True, 'WaitForFirstConsumer', 'Delete')
+    options = {'class_name': 'fast.ssd', 'default': False, 'binding_mode': 'Immediate', 'reclaim_policy': 'Retain'}
+    custom = config.parse_config({'pools': [GPU_POOL], 'storage': options}).storage
+    assert custom == config.StorageConfig('fast.ssd', False, 'Immediate', 'Retain')
+
+
+def test_storage_class_object_and_reconcile_actions():
+    desired = volumes.storage_class_object(config.StorageConfig())
+    assert desired['provisioner'] == 'testbed.mlops.platform/hostpath'
+    assert desired['metadata']['annotations'] == {'storageclass.kubernetes.io/is-default-class': 'true'}
+    assert desired['reclaimPolicy'] == 'Delete' and desired['volumeBindingMode'] == 'WaitForFirstConsumer'
+    not_default = volumes.storage_class_object(config.StorageConfig(default=False))
+    assert not_default['metadata']['annotations']['storageclass.kubernetes.io/is-default-class'] == 'false'
+    assert volumes.class_action(None, desired) == ('create', None)
+    assert volumes.class_action(desired, desired) == ('none', None)
+    assert volumes.class_action(not_default, desired) == (
+        'patch', {'metadata': {'annotations': {'storageclass.kubernetes.io/is-default-class': 'true'}}})
+    immediate = volumes.storage_class_object(config.StorageConfig(binding_mode='Immediate'))
+    assert volumes.class_action(immediate, desired) == ('recreate', None)
+    assert volumes.class_action(dict(desired, parameters={'type': 'ssd'}), desired) == ('recreate', None)
+    foreign = dict(desired, metadata={'name': 'standard'}, provisioner='kubernetes.io/azure-disk')
+    assert volumes.class_action(foreign, desired) == ('foreign', None)
+
+
+@pytest.mark.parametrize('body, storage, reason', [
+    (claim(), storage_class(), ''),
+    (claim(node=None), storage_class(binding='Immediate'), ''),
+    (claim(node=None), storage_class(), 'waiting for the scheduler'),
+    (claim(provisioner=None), storage_class(), 'not (yet) handed'),
+    (claim(provisioner='disk.csi.azure.com'), storage_class(), 'not (yet) handed'),
+    (claim(), None, "storage class 'standard' not found"),
+    (claim(), storage_class(provisioner='kubernetes.io/azure-disk'), "has provisioner 'kubernetes.io/azure-disk'"),
+    (claim(volumeName='pvc-x'), storage_class(), 'already bound to pvc-x'),
+    (claim(resources={}), storage_class(), 'no storage request'),
+    (dict(claim(), metadata=dict(claim()['metadata'], deletionTimestamp='2026-11-23T12:00:00Z')), storage_class(), 'being deleted'),
+])
+def test_claim_selection(body, storage, reason):
+    plan = volumes.plan_claim(body, storage)
+    assert plan.provision == (reason == '')
+    assert reason in plan.reason
+
+
+def test_claim_class_and_provisioner_annotations():
+    legacy = claim(class_name=None, provisioner=None)
+    legacy['metadata']['annotations'][volumes.BETA_CLASS_ANNOTATION] = 'standard'
+    legacy['metadata']['annotations']['volume.kubernetes.io/storage-provisioner'] = volumes.PROVISIONER
+    assert volumes.claim_class_name(legacy) == 'standard'
+    assert volumes.claim_provisioner(legacy) == volumes.PROVISIONER
+    assert volumes.plan_claim(legacy, storage_class()).provision
+    assert volumes.claim_class_name(claim(class_name='')) is None
+    assert volumes.is_our_class(storage_class()) and not volumes.is_our_class(None)
+
+
+def test_rendered_volume_is_pre_bound_with_capacity_modes_path_and_node_affinity():
+    body = claim(accessModes=['ReadWriteOnce', 'ReadOnlyMany'])
+    pv = volumes.render_volume(body, storage_class(), '/state/volumes', 'gpu-1')
+    name = 'pvc-' + CLAIM_UID
+    assert pv['metadata']['name'] == volumes.volume_name(body) == name
+    assert pv['metadata']['annotations'] == {'pv.kubernetes.io/provisioned-by': 'testbed.mlops.platform/hostpath'}
+    spec_ = pv['spec']
+    assert spec_['capacity'] == {'storage': '5Gi'} and spec_['accessModes'] == ['ReadWriteOnce', 'ReadOnlyMany']
+    assert spec_['claimRef'] == {'apiVersion': 'v1', 'kind': 'PersistentVolumeClaim', 'namespace': 'ns1', 'name': 'data', 'uid': CLAIM_UID}
+    assert spec_['storageClassName'] == 'standard' and spec_['persistentVolumeReclaimPolicy'] == 'Delete'
+    assert spec_['hostPath']['path'] == '/state/volumes/' + name and spec_['volumeMode'] == 'Filesystem'
+    terms = spec_['nodeAffinity']['required']['nodeSelectorTerms']
+    assert terms == [{'matchExpressions': [{'key': 'kubernetes.io/hostname', 'operator': 'In', 'values': ['gpu-1']}]}]
+
+
+def test_immediate_and_retain_classes_render_without_affinity_and_keep_the_policy():
+    pv = volumes.render_volume(claim(node=None), storage_class('keep', binding='Immediate', reclaim='Retain'), '/v', None)
+    assert 'nodeAffinity' not in pv['spec']
+    assert pv['spec']['persistentVolumeReclaimPolicy'] == 'Retain' and pv['spec']['storageClassName'] == 'keep'
+
+
+def released(policy='Delete', phase='Released', ours=True, path=None):
+    """A PV as the PV controller leaves it once its claim is gone."""
+    name = 'pvc-' + CLAIM_UID
+    annotations = {volumes.PROVISIONED_BY_ANNOTATION: volumes.PROVISIONER if ours else 'kubernetes.io/azure-disk'}
+    return {'metadata': {'name': name, 'annotations': annotations},
+            'spec': {'persistentVolumeReclaimPolicy': policy, 'hostPath': {'path': path or '/state/volumes/' + name}},
+            'status': {'phase': phase}}
+
+
+def test_only_released_delete_volumes_of_ours_are_deleted():
+    assert volumes.should_delete(released())
+    assert not volumes.should_delete(released(policy='Retain'))
+    assert not volumes.should_delete(released(phase='Bound'))
+    assert not volumes.should_delete(released(ours=False))
+    deleting = released()
+    deleting['metadata']['deletionTimestamp'] = '2026-11-23T12:00:00Z'
+    assert not volumes.should_delete(deleting)
+
+
+def test_only_directories_the_provisioner_made_are_removed():
+    name = 'pvc-' + CLAIM_UID
+    assert volumes.owned_directory(released(), '/state/volumes/') == '/state/volumes/' + name
+    assert volumes.owned_directory(released(path='/etc'), '/state/volumes') is None
+    assert volumes.owned_directory(released(path='/state/volumes/../../etc/' + name), '/state/volumes') is None
+    assert volumes.owned_directory(released(path='/state/volumes/other'), '/state/volumes') is None
+    assert volumes.owned_directory(released(ours=False), '/state/volumes') is None
+    entries = [name, 'pvc-11111111-2222-3333-4444-555555555555', 'notes.txt', 'pvc-../x']
+    assert volumes.orphan_directories(entries, [name]) == ['pvc-11111111-2222-3333-4444-555555555555']
+
+
+def test_claim_event_names_the_claim():
+    event = volumes.claim_event(claim(), 'ProvisioningSucceeded', 'done', '2026-11-23T12:00:00Z')
+    assert event['involvedObject']['uid'] == CLAIM_UID and event['metadata']['namespace'] == 'ns1'
+    assert event['type'] == 'Normal' and event['source']['component'] == volumes.PROVISIONER
+    assert volumes.claim_event(claim(), 'ProvisioningFailed', 'x', '2026-11-23T12:00:00Z', warning=True)['type'] == 'Warning'

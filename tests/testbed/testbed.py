@@ -400,6 +400,7 @@ def agent_argv(pools):
         "--config=%s" % pools,
         "--kubelet-port=%d" % PORTS["kubelet"],
         "--cert-dir=%s" % path("agent-pki"),
+        "--volume-dir=%s" % path("volumes"),
         "--ready-file=%s" % path("agent.ready"),
     ]
 

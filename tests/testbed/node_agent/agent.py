@@ -5,6 +5,7 @@ import itertools
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -19,12 +20,19 @@ from .gpu_operator import (CLUSTERPOLICY_PATH, device_plugin_config, enabled_ope
 from .kube import ApiError, Informer, Rest, WorkQueue, object_key, start_workers
 from .logs import LogServer, container_log, pod_start
 from .model import (DEVICE_PLUGIN_CONFIG_LABEL, FAULTS_ANNOTATION, MANAGED_LABEL, NO_SHARING, NodeSpec, OperatorView, Sharing,
-                    desired_node, micro_time, node_object, node_patches, now_utc, observed_ready, parse_faults)
+                    desired_node, micro_time, node_object, node_patches, now_utc, observed_ready, parse_faults, rfc3339)
 from .pods import plan_pod, pod_ip
+from .volumes import (claim_class_name, claim_event, class_action, is_our_class, orphan_directories, owned_directory, plan_claim,
+                      render_volume, should_delete, storage_class_object)
 
 LOG = logging.getLogger('node_agent')
 LEASE_PATH = '/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases'
 OPERATOR_KEY = 'clusterpolicy'
+CLASS_KEY = 'storageclass'
+CLAIM_PREFIX = 'claim:'
+VOLUME_PREFIX = 'volume:'
+STORAGE_CLASS_PATH = '/apis/storage.k8s.io/v1/storageclasses'
+VOLUME_PATH = '/api/v1/persistentvolumes'
 
 
 @dataclass(frozen=True)
@@ -60,7 +68,8 @@ class Agent:  # pylint: disable=too-many-instance-attributes
         self.lease_interval, self.heartbeat_interval = scaled_intervals(len(self.specs))
         self.stop = threading.Event()
         self.started = time.monotonic()
-        self.node_queue, self.pod_queue, self.operator_queue = WorkQueue(), WorkQueue(), WorkQueue()
+        self.node_queue, self.pod_queue, self.operator_queue, self.volume_queue = WorkQueue(), WorkQueue(), WorkQueue(), WorkQueue()
+        self.volume_dir = os.path.abspath(getattr(options, 'volume_dir', None) or os.path.join(options.cert_dir, 'volumes'))
         self.operator = OperatorState()
         self._lock = threading.Lock()
         self._settled = set()
@@ -70,6 +79,8 @@ class Agent:  # pylint: disable=too-many-instance-attributes
         self._used_ips = set()
         self._serial = itertools.count()
         self._namespace_ready = False
+        self._class_ensured = False
+        self._foreign_class_logged = False
         namespace = cfg.operator.namespace
         self.nodes = Informer(rest, '/api/v1/nodes', self._on_node, {'labelSelector': MANAGED_LABEL + '=true'}, 'nodes', stop=self.stop)
         self.pods = Informer(rest, '/api/v1/pods', self._on_pod, {'fieldSelector': 'spec.nodeName!='}, 'pods', stop=self.stop)
@@ -78,6 +89,9 @@ class Agent:  # pylint: disable=too-many-instance-attributes
                                    stop=self.stop)
         self.configmaps = Informer(rest, '/api/v1/namespaces/%s/configmaps' % namespace, self._on_operator_input, name='configmaps',
                                    stop=self.stop)
+        self.classes = Informer(rest, STORAGE_CLASS_PATH, self._on_storage_class, name='storageclasses', stop=self.stop)
+        self.claims = Informer(rest, '/api/v1/persistentvolumeclaims', self._on_claim, name='claims', stop=self.stop)
+        self.volumes = Informer(rest, VOLUME_PATH, self._on_volume, name='volumes', stop=self.stop)
         self.log_server = LogServer(kubelet_port, options.cert_dir, self._log_lookup)
 
     # ----------------------------------------------------------------- event handlers
@@ -112,7 +126,12 @@ class Agent:  # pylint: disable=too-many-instance-attributes
                 self._settled.add(name)
             else:
                 self._settled.discard(name)
-            complete = len(self._settled) == len(self.specs) and not self._ready_reported
+        self._check_ready()
+
+    def _check_ready(self):
+        """Report readiness once: every node settled and the StorageClass in place (so that claims get a class)."""
+        with self._lock:
+            complete = len(self._settled) == len(self.specs) and self._class_ensured and not self._ready_reported
             if complete:
                 self._ready_reported = True
         if complete:
@@ -147,6 +166,23 @@ class Agent:  # pylint: disable=too-many-instance-attributes
 
     def _on_operator_input(self, _event: str, _old: Optional[dict], _new: Optional[dict]):
         self.operator_queue.add(OPERATOR_KEY)
+
+    def _on_storage_class(self, _event: str, old: Optional[dict], new: Optional[dict]):
+        name = (new or old)['metadata']['name']
+        if name == self.cfg.storage.class_name:
+            self.volume_queue.add(CLASS_KEY)
+        if new is not None and is_our_class(new):
+            for claim in self.claims.items():
+                if claim_class_name(claim) == name and not claim['spec'].get('volumeName'):
+                    self.volume_queue.add(CLAIM_PREFIX + object_key(claim))
+
+    def _on_claim(self, _event: str, _old: Optional[dict], new: Optional[dict]):
+        if new is not None and not (new.get('spec') or {}).get('volumeName'):
+            self.volume_queue.add(CLAIM_PREFIX + object_key(new))
+
+    def _on_volume(self, _event: str, _old: Optional[dict], new: Optional[dict]):
+        if new is not None and should_delete(new):
+            self.volume_queue.add(VOLUME_PREFIX + new['metadata']['name'])
 
     # ----------------------------------------------------------------- nodes
 
@@ -364,6 +400,117 @@ class Agent:  # pylint: disable=too-many-instance-attributes
         if status_changed(policy.get('status'), status):
             self._write_policy_status(policy, status)
 
+    # ----------------------------------------------------------------- volumes
+
+    def _reconcile_volumes(self, key: str):
+        if key == CLASS_KEY:
+            self._reconcile_class()
+        elif key.startswith(CLAIM_PREFIX):
+            self._provision(key[len(CLAIM_PREFIX):])
+        elif key.startswith(VOLUME_PREFIX):
+            self._reclaim(key[len(VOLUME_PREFIX):])
+
+    def _reconcile_class(self):
+        desired = storage_class_object(self.cfg.storage)
+        name = desired['metadata']['name']
+        action, patch = class_action(self.classes.get(name), desired)
+        if action == 'foreign':
+            if not self._foreign_class_logged:
+                LOG.warning('storage class %s exists and was not created by the agent; leaving it alone', name)
+                self._foreign_class_logged = True
+            return
+        if action == 'patch':
+            LOG.info('storage class %s: updating %s', name, ', '.join(sorted(patch['metadata'])))
+            self.rest.patch('%s/%s' % (STORAGE_CLASS_PATH, name), patch)
+            return
+        if action == 'recreate':
+            # Provisioner, reclaim policy and binding mode are immutable; volumes keep their own copies of them.
+            LOG.info('storage class %s: recreating with %s binding and %s reclaim policy', name, desired['volumeBindingMode'],
+                     desired['reclaimPolicy'])
+            self.rest.delete('%s/%s' % (STORAGE_CLASS_PATH, name))
+        if action in ('create', 'recreate'):
+            try:
+                self.rest.create(STORAGE_CLASS_PATH, desired)
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+            LOG.info('storage class %s (%s, %s) in place', name, desired['volumeBindingMode'], desired['reclaimPolicy'])
+
+    def _ensure_storage_class(self):
+        """Make the configured StorageClass exist before readiness is reported; retried until it works or the agent stops."""
+        while not self.stop.is_set():
+            try:
+                self._reconcile_class()
+                break
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                LOG.warning('storage class %s: %s; retrying', self.cfg.storage.class_name, exc)
+                self.stop.wait(2.0)
+        with self._lock:
+            self._class_ensured = True
+        self._check_ready()
+
+    def _claim_event(self, claim: dict, reason: str, message: str, warning: bool = False):
+        body = claim_event(claim, reason, message, rfc3339(now_utc()), warning)
+        try:
+            self.rest.create('/api/v1/namespaces/%s/events' % claim['metadata']['namespace'], body)
+        except ApiError as exc:
+            LOG.debug('event %s for claim %s: %s', reason, object_key(claim), exc)
+
+    def _provision(self, key: str):
+        claim = self.claims.get(key)
+        if claim is None:
+            return
+        class_name = claim_class_name(claim)
+        storage_class = self.classes.get(class_name) if class_name else None
+        plan = plan_claim(claim, storage_class)
+        if not plan.provision:
+            LOG.debug('claim %s: not provisioning: %s', key, plan.reason)
+            return
+        body = render_volume(claim, storage_class, self.volume_dir, plan.node)
+        name = body['metadata']['name']
+        if self.volumes.get(name) is not None:
+            return
+        path = body['spec']['hostPath']['path']
+        os.makedirs(path, exist_ok=True)
+        os.chmod(path, 0o777)  # any container user may write, as with the usual hostPath provisioners
+        try:
+            self.rest.create(VOLUME_PATH, body)
+        except ApiError as exc:
+            if exc.status != 409:
+                self._claim_event(claim, 'ProvisioningFailed', 'failed to provision volume %s: %s' % (name, exc), warning=True)
+                raise
+            return
+        LOG.info('claim %s: provisioned %s (%s%s)', key, name, body['spec']['capacity']['storage'],
+                 ', node %s' % plan.node if plan.node and 'nodeAffinity' in body['spec'] else '')
+        self._claim_event(claim, 'ProvisioningSucceeded', 'Successfully provisioned volume %s' % name)
+
+    def _reclaim(self, name: str):
+        volume = self.volumes.get(name)
+        if volume is None or not should_delete(volume):
+            return
+        directory = owned_directory(volume, self.volume_dir)
+        if directory and os.path.isdir(directory):
+            shutil.rmtree(directory)
+        body = {'apiVersion': 'v1', 'kind': 'DeleteOptions', 'preconditions': {'uid': volume['metadata']['uid']}}
+        try:
+            self.rest.delete('%s/%s' % (VOLUME_PATH, name), body)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            return
+        ref = volume['spec'].get('claimRef') or {}
+        LOG.info('volume %s released by claim %s/%s: deleted (reclaim policy Delete)', name, ref.get('namespace'), ref.get('name'))
+
+    def _remove_orphan_directories(self):
+        """Remove volume directories whose PV is gone (a wiped etcd leaves them behind); runs once the PV cache is synced."""
+        try:
+            entries = os.listdir(self.volume_dir)
+        except FileNotFoundError:
+            return
+        for entry in orphan_directories(entries, [v['metadata']['name'] for v in self.volumes.items()]):
+            LOG.info('removing volume directory %s: no such PersistentVolume', entry)
+            shutil.rmtree(os.path.join(self.volume_dir, entry), ignore_errors=True)
+
     # ----------------------------------------------------------------- lifecycle
 
     def run(self):
@@ -371,23 +518,28 @@ class Agent:  # pylint: disable=too-many-instance-attributes
         self.log_server.start()
         LOG.info('kubelet endpoint on https://127.0.0.1:%d; %d nodes in %d pool(s); lease every %.0fs, status every %.0fs',
                  self.log_server.port, len(self.specs), len(self.cfg.pools), self.lease_interval, self.heartbeat_interval)
-        for informer in (self.nodes, self.pods, self.policies, self.daemonsets, self.configmaps):
+        informers = (self.nodes, self.pods, self.policies, self.daemonsets, self.configmaps, self.classes, self.claims, self.volumes)
+        for informer in informers:
             informer.start()
-        for informer in (self.nodes, self.pods, self.policies, self.daemonsets, self.configmaps):
+        for informer in informers:
             while not informer.synced.wait(0.5):
                 if self.stop.is_set():
                     return
         self._delete_stale_nodes()
+        os.makedirs(self.volume_dir, exist_ok=True)
+        self._remove_orphan_directories()
+        self._ensure_storage_class()
         start_workers(self.node_queue, self._reconcile_node, self.options.workers, 'node')
         start_workers(self.pod_queue, self._reconcile_pod, 8, 'pod')
         start_workers(self.operator_queue, self._reconcile_operator, 1, 'operator')
+        start_workers(self.volume_queue, self._reconcile_volumes, 2, 'volumes')
         for name in self.specs:
             self.node_queue.add(name)
         for target, name in ((self._lease_loop, 'leases'), (self._heartbeat_loop, 'heartbeats')):
             threading.Thread(target=target, name=name, daemon=True).start()
         self.stop.wait()
         LOG.info('stopping')
-        for queue in (self.node_queue, self.pod_queue, self.operator_queue):
+        for queue in (self.node_queue, self.pod_queue, self.operator_queue, self.volume_queue):
             queue.shutdown()
         self.log_server.stop()
 
@@ -400,6 +552,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--kubelet-port', type=int, default=10250, help='port of the HTTPS kubelet endpoint on 127.0.0.1')
     parser.add_argument('--cert-dir', default=os.path.expanduser('~/.cache/mlops-testbed/state/node-agent'),
                         help='where the serving certificate is generated')
+    parser.add_argument('--volume-dir', help='where provisioned hostPath volumes get their directories (default: <cert-dir>/volumes)')
     parser.add_argument('--ready-file', help='file written once every node is registered and Ready')
     parser.add_argument('--exit-when-ready', action='store_true', help='exit once every node is registered and Ready')
     parser.add_argument('--check-config', action='store_true', help='validate the configuration and exit')

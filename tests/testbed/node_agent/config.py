@@ -18,8 +18,11 @@ FAULTS = (
 TAINT_EFFECTS = ('NoSchedule', 'PreferNoSchedule', 'NoExecute')
 MIG_STRATEGIES = ('single', 'mixed')
 OPERATOR_STATES = ('ready', 'notReady')
+BINDING_MODES = ('WaitForFirstConsumer', 'Immediate')
+RECLAIM_POLICIES = ('Delete', 'Retain')
 MIG_PROFILE_RE = re.compile(r'^(?:(\d+)c\.)?(\d+)g\.(\d+)gb(?:\+me)?$')
 NAME_RE = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')
+SUBDOMAIN_RE = re.compile(r'^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')
 QUANTITY_RE = re.compile(r'^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$')
 
 POOL_KEYS = {
@@ -27,9 +30,10 @@ POOL_KEYS = {
     'driver_rev', 'cuda_major', 'cuda_minor', 'mig', 'cpu', 'memory', 'pods', 'ephemeral_storage', 'faults',
     'advertise_before_operator',
 }
-TOP_KEYS = {'pools', 'operator', 'pods', 'node_faults'}
+TOP_KEYS = {'pools', 'operator', 'pods', 'node_faults', 'storage'}
 OPERATOR_KEYS = {'namespace', 'ready_delay_seconds', 'state'}
 PODS_KEYS = {'job_duration_seconds', 'startup_seconds'}
+STORAGE_KEYS = {'class_name', 'default', 'binding_mode', 'reclaim_policy'}
 
 
 class ConfigError(ValueError):
@@ -112,6 +116,16 @@ class PodTiming:
 
 
 @dataclass(frozen=True)
+class StorageConfig:
+    """The StorageClass the agent keeps in the cluster and provisions hostPath volumes for."""
+
+    class_name: str = 'standard'
+    default: bool = True
+    binding_mode: str = 'WaitForFirstConsumer'
+    reclaim_policy: str = 'Delete'
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     """The whole validated configuration."""
 
@@ -119,6 +133,7 @@ class AgentConfig:
     operator: OperatorConfig = OperatorConfig()
     pods: PodTiming = PodTiming()
     node_faults: Dict[str, Tuple[str, ...]] = field(default_factory=dict)
+    storage: StorageConfig = StorageConfig()
 
     def nodes(self) -> Dict[str, Tuple[PoolConfig, int]]:
         """Map every node name to its pool and index, in configuration order."""
@@ -290,6 +305,26 @@ def _pods(data) -> PodTiming:
     return PodTiming(**{key: _number('pods.' + key, value) for key, value in data.items()})
 
 
+def _storage(data) -> StorageConfig:
+    _check_keys('storage', data, STORAGE_KEYS)
+    values = {}
+    if 'class_name' in data:
+        name = _str('storage.class_name', data['class_name'])
+        if not SUBDOMAIN_RE.match(name) or len(name) > 253:
+            _fail('storage.class_name', 'must be a lowercase DNS subdomain of at most 253 characters, got %r' % name)
+        values['class_name'] = name
+    if 'default' in data:
+        if not isinstance(data['default'], bool):
+            _fail('storage.default', 'must be a boolean, got %r' % (data['default'],))
+        values['default'] = data['default']
+    for key, allowed in (('binding_mode', BINDING_MODES), ('reclaim_policy', RECLAIM_POLICIES)):
+        if key in data:
+            if data[key] not in allowed:
+                _fail('storage.' + key, 'must be one of %s, got %r' % (', '.join(allowed), data[key]))
+            values[key] = data[key]
+    return StorageConfig(**values)
+
+
 def parse_config(data) -> AgentConfig:
     """Validate a parsed YAML document and return the configuration, raising ConfigError with a precise message."""
     _check_keys('config', data, TOP_KEYS)
@@ -317,6 +352,7 @@ def parse_config(data) -> AgentConfig:
         operator=_operator(data.get('operator') or {}),
         pods=_pods(data.get('pods') or {}),
         node_faults=node_faults,
+        storage=_storage(data.get('storage') or {}),
     )
 
 
