@@ -193,9 +193,10 @@ def latency(kubeconfig, env, runs, workdir):
             "loop_attempts": loop["result"].get("attempts"),
         }
         rows.append(row)
-        log("run %d: node allocatable %.3fs after fault removal; gpu_readiness returned +%.3fs, k8s_info/until +%.3fs "
-            "(%s API requests vs %s k8s_info attempts)" % (row["run"], row["agent_reaction"], row["module_latency"],
-                                                         row["loop_latency"], row["module_api_requests"], row["loop_attempts"]))
+        template = ("run %d: node allocatable %.3fs after fault removal; gpu_readiness returned +%.3fs, "
+                    "k8s_info/until +%.3fs (%s API requests vs %s k8s_info attempts)")
+        log(template % (row["run"], row["agent_reaction"], row["module_latency"], row["loop_latency"],
+                        row["module_api_requests"], row["loop_attempts"]))
     return rows
 
 
@@ -236,7 +237,15 @@ def scale(env_factory, per_node_limit, workdir):
         if len(names) >= 1000 or time.time() > deadline:
             break
         time.sleep(2)
-    log("%d GPU nodes registered" % len(names))
+    log("%d GPU nodes registered; waiting for the operator roll-out to settle" % len(names))
+    settle_pb = write_playbook([
+        {"name": "Wait for a steady state", "mlops.platform.gpu_readiness": {
+            "label_selectors": [SELECTOR], "min_nodes": 900, "wait": True, "timeout": 900, "fail_on_not_ready": False},
+         "register": "result"},
+        stamp_task(os.path.join(workdir, "settle.json")),
+    ], workdir, "scale-settle")
+    proc = run_playbook(settle_pb, env)
+    proc.communicate(timeout=1000)
     out = os.path.join(workdir, "scale-module.json")
     module_pb = write_playbook([
         {"name": "Check 1,000 GPU nodes", "mlops.platform.gpu_readiness": {

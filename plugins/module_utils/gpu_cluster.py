@@ -108,23 +108,20 @@ def run_check(transport, params, clock=time.monotonic, log=None):
                     entry["elapsed"], entry["ready"], entry["ready_nodes"], entry["total_nodes"], entry["problem_count"]))
 
     timed_out = False
-    if not params.get("wait"):
-        for informer in informers:
-            informer.relist()
-        verdict = verdict_from(informers, params)
-        record(verdict)
-    else:
+    # Initial lists happen here, in the calling thread, so that API errors surface at once.
+    for informer in informers:
+        informer.relist()
+    verdict = verdict_from(informers, params)
+    record(verdict)
+    if params.get("wait") and not verdict["ready"]:
         deadline = start + float(params.get("timeout") or 0)
 
         def _evaluate():
             result = verdict_from(informers, params)
             return result["ready"], result
 
-        done, verdict = wait_for(informers, _evaluate, deadline, on_change=record, clock=clock)
-        if verdict is None:
-            # Not every collection could be listed before the deadline.
-            verdict = verdict_from(informers, params)
-            record(verdict)
+        done, latest = wait_for(informers, _evaluate, deadline, on_change=record, clock=clock)
+        verdict = latest or verdict
         timed_out = not done
     result = dict(verdict)
     result["elapsed"] = round(clock() - start, 3)

@@ -202,7 +202,7 @@ class Informer(object):
                 pass
 
     def run(self):
-        need_list = True
+        need_list = not self.synced
         while not self._stop.is_set():
             try:
                 if need_list:
@@ -247,7 +247,9 @@ def wait_for(informers, evaluate, deadline, on_change=None, clock=time.monotonic
     """Start informers, re-evaluate on every change, return the first truthy verdict or the last one.
 
     ``evaluate()`` returns ``(done, verdict)``; ``on_change(verdict)`` is called on every evaluation.
-    All informers must have synced before the first evaluation.  Returns ``(done, verdict)``.
+    Informers that have already listed (``synced``) go straight to watching. Evaluation starts once every
+    informer has synced and then happens once per burst of notifications (never on a timer).
+    Returns ``(done, verdict)``; ``verdict`` is None if some collection could not be listed in time.
     """
     events = events if events is not None else queue.Queue()
     for informer in informers:
@@ -255,36 +257,33 @@ def wait_for(informers, evaluate, deadline, on_change=None, clock=time.monotonic
         informer.start()
     verdict = None
     done = False
+    dirty = True
     try:
         while True:
+            if dirty and all(i.synced for i in informers):
+                dirty = False
+                done, verdict = evaluate()
+                if on_change is not None:
+                    on_change(verdict)
+                if done:
+                    break
             remaining = deadline - clock()
             if remaining <= 0:
                 break
             try:
                 events.get(timeout=min(remaining, 1.0))
             except queue.Empty:
-                if not all(i.synced for i in informers):
-                    continue
-                if verdict is not None:
-                    continue
+                continue
+            dirty = True
             # Drain whatever else is already queued so that a burst is evaluated once.
             while True:
                 try:
                     events.get_nowait()
                 except queue.Empty:
                     break
-            if not all(i.synced for i in informers):
-                continue
-            done, verdict = evaluate()
-            if on_change is not None:
-                on_change(verdict)
-            if done:
-                break
     finally:
         for informer in informers:
             informer.stop()
-    if verdict is None and all(i.synced for i in informers):
-        done, verdict = evaluate()
     return done, verdict
 
 

@@ -222,6 +222,12 @@ cleaned_up:
   returned: always
   type: bool
   sample: true
+cleanup_errors:
+  description: Errors met while deleting the Jobs and pods (the objects named there may remain).
+  returned: always
+  type: list
+  elements: str
+  sample: []
 elapsed:
   description: Seconds the module ran.
   returned: always
@@ -313,6 +319,23 @@ def _skipped(name, reason):
             "phase": None, "exit_code": None, "log_passed": False, "log_tail": "", "reasons": [reason]}
 
 
+def cleanup(transport, jobs_path, pods_path, selector, created):
+    """Delete the Jobs (Background propagation) and their pods; return (all deleted, error messages)."""
+    errors = []
+    for job in created.values():
+        try:
+            transport.request("DELETE", "%s/%s" % (jobs_path, job["metadata"]["name"]), query={"propagationPolicy": "Background"})
+        except ApiError as err:
+            if err.status != 404:
+                errors.append("Job %s: %s" % (job["metadata"]["name"], err))
+    try:
+        transport.request("DELETE", pods_path, query={"labelSelector": selector})
+    except ApiError as err:
+        if err.status != 404:
+            errors.append("pods %s: %s" % (selector, err))
+    return not errors, errors
+
+
 def run_smoke(transport, params, run_id, check_mode=False, clock=time.monotonic):
     """Create, wait for, judge and clean up the smoke Jobs. Returns the module result (without msg)."""
     start = clock()
@@ -339,6 +362,7 @@ def run_smoke(transport, params, run_id, check_mode=False, clock=time.monotonic)
     )
     changed = False
     cleaned = False
+    cleanup_errors = []
     if check_mode:
         for name in to_run:
             entry = node_verdict(name, None, None, "")
@@ -363,7 +387,9 @@ def run_smoke(transport, params, run_id, check_mode=False, clock=time.monotonic)
                     finished.update(jobs)
                     return all(job_finished(jobs.get(c["metadata"]["name"])) for c in created.values()), jobs
 
-                wait_for([informer], _all_done, deadline, clock=clock)
+                informer.relist()
+                if not _all_done()[0]:
+                    wait_for([informer], _all_done, deadline, clock=clock)
             pods, dummy = list_all(transport, pods_path, {"labelSelector": selector}) if created else ([], None)
             pods_by_job = {}
             for pod in pods:
@@ -393,21 +419,12 @@ def run_smoke(transport, params, run_id, check_mode=False, clock=time.monotonic)
                 if pod is not None and (pod.get("status") or {}).get("logError"):
                     entry["reasons"].append("could not read the log: %s" % pod["status"]["logError"])
                 results.append(entry)
+        except ApiError as err:
+            err.changed = changed
+            raise
         finally:
             if params["cleanup"] and created:
-                for job in created.values():
-                    try:
-                        transport.request("DELETE", "%s/%s" % (jobs_path, job["metadata"]["name"]),
-                                          query={"propagationPolicy": "Background"})
-                    except ApiError as err:
-                        if err.status != 404:
-                            raise
-                try:
-                    transport.request("DELETE", pods_path, query={"labelSelector": selector})
-                except ApiError as err:
-                    if err.status != 404:
-                        raise
-                cleaned = True
+                cleaned, cleanup_errors = cleanup(transport, jobs_path, pods_path, selector, created)
     results.sort(key=lambda r: r["node"])
     passed_nodes = [r["node"] for r in results if r["passed"]]
     failed_nodes = [r["node"] for r in results if not r["passed"]]
@@ -420,6 +437,7 @@ def run_smoke(transport, params, run_id, check_mode=False, clock=time.monotonic)
         "run_id": run_id,
         "namespace": namespace,
         "cleaned_up": cleaned,
+        "cleanup_errors": cleanup_errors,
         "elapsed": round(clock() - start, 3),
         "api_requests": getattr(transport, "requests", None),
     }
@@ -453,12 +471,15 @@ def main():
         module.fail_json(msg="invalid smoke test pod spec: %s" % err)
         return
     except ApiError as err:
-        module.fail_json(msg="Kubernetes API error during the GPU smoke test (run %s): %s" % (run_id, err), changed=True)
+        module.fail_json(msg="Kubernetes API error during the GPU smoke test (run %s): %s" % (run_id, err),
+                         changed=getattr(err, "changed", False))
         return
     except Exception as err:  # pylint: disable=broad-except
         module.fail_from_exception(err)
         return
     result["msg"] = summary(result, module.check_mode)
+    if result["cleanup_errors"]:
+        result["msg"] += "; cleanup failed: " + "; ".join(result["cleanup_errors"])
     if not result["results"] and not module.check_mode:
         module.fail_json(**result)
     if not result["passed"] and params["fail_on_error"] and not module.check_mode:

@@ -65,7 +65,7 @@ def wait_for_problem(ansible_env, tmp_path, node, text, deadline_s=30, **extra):
     """Run gpu_node_info until ``text`` shows up in ``node``'s problems (bounded); return the last result."""
     deadline = time.monotonic() + deadline_s
     while True:
-        failed, result, _ = run_module(ansible_env, tmp_path, "mlops.platform.gpu_node_info", dict(extra))
+        failed, result, dummy = run_module(ansible_env, tmp_path, "mlops.platform.gpu_node_info", dict(extra))
         assert not failed, result.get("msg")
         if any(text in p for p in node_problems(result, node)) or time.monotonic() > deadline:
             return result
@@ -114,7 +114,7 @@ def gpu_testbed(testbed, gpu_operator, k8s, ansible_env):
 
 
 def wait_ready(ansible_env, tmp_path, timeout=60):
-    failed, result, _ = run_module(ansible_env, tmp_path, "mlops.platform.gpu_readiness",
+    failed, result, dummy = run_module(ansible_env, tmp_path, "mlops.platform.gpu_readiness",
                                    {"min_nodes": 2, "wait": True, "timeout": timeout})
     assert not failed, result["msg"]
     return result
@@ -122,7 +122,7 @@ def wait_ready(ansible_env, tmp_path, timeout=60):
 
 def test_healthy_cluster(gpu_testbed, ansible_env, tmp_path):
     result = wait_ready(ansible_env, tmp_path)
-    failed, result, _ = run_module(ansible_env, tmp_path, "mlops.platform.gpu_readiness", {"min_nodes": 2, "gpus_per_node": 4})
+    failed, result, dummy = run_module(ansible_env, tmp_path, "mlops.platform.gpu_readiness", {"min_nodes": 2, "gpus_per_node": 4})
     assert failed is False, result.get("msg")
     assert result["ready"] is True and result["changed"] is False
     assert result["ready_nodes"] == 2 and result["total_nodes"] == 2
@@ -137,7 +137,7 @@ def test_healthy_cluster(gpu_testbed, ansible_env, tmp_path):
 
 
 def test_node_info_in_check_mode(gpu_testbed, ansible_env, tmp_path):
-    failed, result, _ = run_module(ansible_env, tmp_path, "mlops.platform.gpu_node_info", {}, check=True)
+    failed, result, dummy = run_module(ansible_env, tmp_path, "mlops.platform.gpu_node_info", {}, check=True)
     assert failed is False
     assert result["changed"] is False
     assert result["total_nodes"] == 2
@@ -160,7 +160,7 @@ def test_injected_fault_is_reported_on_the_right_node(gpu_testbed, k8s, ansible_
     info = wait_for_problem(ansible_env, tmp_path, FAULTY, text)
     assert any(text in p for p in node_problems(info, FAULTY)), node_problems(info, FAULTY)
     assert node_problems(info, "gpu-0") == []
-    failed, result, _ = run_module(ansible_env, tmp_path, "mlops.platform.gpu_readiness", {"min_nodes": 2})
+    failed, result, dummy = run_module(ansible_env, tmp_path, "mlops.platform.gpu_readiness", {"min_nodes": 2})
     assert failed is True
     assert result["ready"] is False
     assert "%s: " % FAULTY in result["msg"] and text in result["msg"]
@@ -180,14 +180,14 @@ def test_clusterpolicy_not_ready(gpu_testbed, k8s, ansible_env, tmp_path):
     try:
         deadline = time.monotonic() + 30
         while True:
-            failed, result, _ = run_module(ansible_env, tmp_path, "mlops.platform.gpu_readiness", {"fail_on_not_ready": False})
+            failed, result, dummy = run_module(ansible_env, tmp_path, "mlops.platform.gpu_readiness", {"fail_on_not_ready": False})
             if not result["operator"]["ready"] or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
         assert failed is False
         assert result["ready"] is False
         assert any("ClusterPolicy %s state is notReady" % name in p for p in result["operator"]["problems"]), result["operator"]
-        _, unchecked, _ = run_module(ansible_env, tmp_path, "mlops.platform.gpu_readiness", {"check_operator": False})
+        dummy, unchecked, dummy2 = run_module(ansible_env, tmp_path, "mlops.platform.gpu_readiness", {"check_operator": False})
         assert unchecked["ready"] is True
     finally:
         api.patch_cluster_custom_object("nvidia.com", "v1", "clusterpolicies", name, {"metadata": {"annotations": {STATE: None}}})
@@ -246,7 +246,7 @@ def _wait_gone(k8s, namespace, deadline_s=20):
 
 def test_smoke_test_passes_and_cleans_up(gpu_testbed, k8s, ansible_env, tmp_path, namespace):
     wait_ready(ansible_env, tmp_path)
-    failed, result, _ = run_module(ansible_env, tmp_path, "mlops.platform.gpu_smoke_test",
+    failed, result, dummy = run_module(ansible_env, tmp_path, "mlops.platform.gpu_smoke_test",
                                    {"namespace": namespace, "timeout": 120})
     assert failed is False, result.get("msg")
     assert result["changed"] is True
@@ -263,7 +263,7 @@ def test_smoke_test_fails_on_smoke_fail_node(gpu_testbed, k8s, ansible_env, tmp_
     wait_ready(ansible_env, tmp_path)
     set_faults(k8s, FAULTY, ["smoke-fail"])
     time.sleep(1)
-    failed, result, _ = run_module(ansible_env, tmp_path, "mlops.platform.gpu_smoke_test",
+    failed, result, dummy = run_module(ansible_env, tmp_path, "mlops.platform.gpu_smoke_test",
                                    {"namespace": namespace, "timeout": 120})
     assert failed is True
     assert result["failed_nodes"] == [FAULTY]
@@ -277,7 +277,7 @@ def test_smoke_test_fails_on_smoke_fail_node(gpu_testbed, k8s, ansible_env, tmp_
 
 
 def test_smoke_test_check_mode_creates_nothing(gpu_testbed, k8s, ansible_env, tmp_path, namespace):
-    failed, result, _ = run_module(ansible_env, tmp_path, "mlops.platform.gpu_smoke_test", {"namespace": namespace}, check=True)
+    failed, result, dummy = run_module(ansible_env, tmp_path, "mlops.platform.gpu_smoke_test", {"namespace": namespace}, check=True)
     assert failed is False
     assert result["msg"].startswith("check mode: nothing created")
     jobs, pods = _jobs_and_pods(k8s, namespace)

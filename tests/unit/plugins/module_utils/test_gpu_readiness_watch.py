@@ -256,3 +256,14 @@ def test_wait_returns_immediately_when_already_ready():
     assert result["ready"] is True
     assert result["elapsed"] < 30
     assert len(result["progress"]) == 1
+    # ready on the first lists: no watch is opened at all
+    assert not [c for c in api.calls if c[0] == "WATCH"]
+    assert result["api_requests"] == 4
+
+
+def test_wait_surfaces_list_errors_at_once():
+    api = healthy_api()
+    api.fail[PODS] = 403
+    with pytest.raises(k8s_watch.ApiError) as err:
+        run_check(api, params(wait=True, timeout=30))
+    assert err.value.status == 403

@@ -10,6 +10,7 @@ __metaclass__ = type
 import copy
 
 from ansible_collections.mlops.platform.plugins.module_utils.gpu_smoke import RUN_LABEL
+from ansible_collections.mlops.platform.plugins.module_utils.k8s_watch import ApiError
 from ansible_collections.mlops.platform.plugins.modules import gpu_smoke_test
 from ansible_collections.mlops.platform.tests.unit.plugins.module_utils.fixtures.fake_kube_api import FakeKubeApi
 from ansible_collections.mlops.platform.tests.unit.plugins.module_utils.test_gpu_readiness_watch import BASELINE, NODES
@@ -146,3 +147,41 @@ def test_invalid_mig_profile(monkeypatch):
     failed, result = run_module(monkeypatch, gpu_smoke_test, {"namespace": "smoke", "mig_profile": "big"}, cluster())
     assert failed is True
     assert result["msg"].startswith("invalid smoke test pod spec: mig_profile")
+
+
+def test_api_error_after_creating_reports_changed(monkeypatch):
+    api = cluster()
+    api.fail[PODS] = 403
+    failed, result = run_module(monkeypatch, gpu_smoke_test, {"namespace": "smoke", "cleanup": False}, api)
+    api.shutdown()
+    assert failed is True
+    assert result["changed"] is True
+    assert "403" in result["msg"]
+
+
+def test_api_error_before_creating_reports_unchanged(monkeypatch):
+    api = cluster()
+    api.fail[JOBS] = 403
+    failed, result = run_module(monkeypatch, gpu_smoke_test, {"namespace": "smoke"}, api)
+    assert failed is True
+    assert result["changed"] is False
+
+
+def test_cleanup_failure_is_reported(monkeypatch):
+    api = cluster()
+    original = api.request
+
+    def refuse_pod_deletes(method, path, query=None, body=None):
+        if method == "DELETE" and path == PODS:
+            raise ApiError(403, "pods is forbidden")
+        return original(method, path, query, body)
+
+    api.request = refuse_pod_deletes
+    failed, result = run_module(monkeypatch, gpu_smoke_test, {"namespace": "smoke"}, api)
+    api.shutdown()
+    assert failed is False
+    assert result["passed"] is True
+    assert result["cleaned_up"] is False
+    assert result["cleanup_errors"] and "403" in result["cleanup_errors"][0]
+    assert "cleanup failed" in result["msg"]
+    assert api.collections[JOBS] == {}
