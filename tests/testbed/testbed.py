@@ -417,6 +417,12 @@ def ensure_binaries():
         subprocess.run(["bash", os.path.join(HERE, "build-binaries.sh")], check=True, stderr=subprocess.DEVNULL)
 
 
+def _missing_module(name):
+    import importlib.util
+
+    return importlib.util.find_spec(name) is None
+
+
 def agent_pools_file():
     try:
         with open(path("agent.pools")) as handle:
@@ -429,6 +435,10 @@ def start_agent(pools, timeout):
     if not os.path.exists(os.path.join(HERE, "node_agent.py")):
         log("node agent not present; nodes will not be simulated")
         return
+    missing = [name for name in ("kubernetes", "yaml", "cryptography") if _missing_module(name)]
+    if missing:
+        raise SystemExit("the node agent needs the Python packages %s in %s: run it with the project's virtualenv "
+                         "(.venv/bin/python, set up by `make bootstrap`)" % (", ".join(missing), sys.executable))
     ready_file = path("agent.ready")
     if os.path.exists(ready_file):
         os.unlink(ready_file)
