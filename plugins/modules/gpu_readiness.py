@@ -23,7 +23,8 @@ description:
   - With O(wait=true) the module watches Nodes, ClusterPolicies, DaemonSets and Pods (resourceVersion-based watches
     that re-list on C(410 Gone)) and re-evaluates the verdict on every event, so it returns as soon as the cluster is
     ready instead of polling at a fixed interval. Each change of the verdict while waiting is returned in
-    RV(progress); with C(-vvvv) the changes are also written to the module debug log.
+    RV(progress); with C(ANSIBLE_DEBUG) enabled they are also written to the module debug log (system log of the
+    target).
   - When the cluster is not ready and O(fail_on_not_ready=true) the task fails with a message that summarises the
     problems per node, and still returns every fact.
   - Use M(mlops.platform.gpu_node_info) to gather the same facts without ever failing.

@@ -115,7 +115,7 @@ def gpu_testbed(testbed, gpu_operator, k8s, ansible_env):
 
 def wait_ready(ansible_env, tmp_path, timeout=60):
     failed, result, dummy = run_module(ansible_env, tmp_path, "mlops.platform.gpu_readiness",
-                                   {"min_nodes": 2, "wait": True, "timeout": timeout})
+                                       {"min_nodes": 2, "wait": True, "timeout": timeout})
     assert not failed, result["msg"]
     return result
 
@@ -247,7 +247,7 @@ def _wait_gone(k8s, namespace, deadline_s=20):
 def test_smoke_test_passes_and_cleans_up(gpu_testbed, k8s, ansible_env, tmp_path, namespace):
     wait_ready(ansible_env, tmp_path)
     failed, result, dummy = run_module(ansible_env, tmp_path, "mlops.platform.gpu_smoke_test",
-                                   {"namespace": namespace, "timeout": 120})
+                                       {"namespace": namespace, "timeout": 120})
     assert failed is False, result.get("msg")
     assert result["changed"] is True
     assert result["passed_nodes"] == list(GPU_NODES)
@@ -264,7 +264,7 @@ def test_smoke_test_fails_on_smoke_fail_node(gpu_testbed, k8s, ansible_env, tmp_
     set_faults(k8s, FAULTY, ["smoke-fail"])
     time.sleep(1)
     failed, result, dummy = run_module(ansible_env, tmp_path, "mlops.platform.gpu_smoke_test",
-                                   {"namespace": namespace, "timeout": 120})
+                                       {"namespace": namespace, "timeout": 120})
     assert failed is True
     assert result["failed_nodes"] == [FAULTY]
     assert result["passed_nodes"] == ["gpu-0"]
