@@ -482,9 +482,17 @@ def evaluate_node(node, resource=GPU_RESOURCE, gpus_per_node=None, operator_pods
         )
 
     if LABEL_PRODUCT not in labels:
-        problems.append(
-            "missing GPU Feature Discovery labels (%s); gpu-feature-discovery may not run on this node" % LABEL_PRODUCT
-        )
+        # GFD is one of the GPU operator's operands. Without the operator (e.g. a pool whose driver and
+        # device plugin come from the cloud provider) GPU pods run fine; only the product facts are unknown.
+        if check_operator:
+            problems.append(
+                "missing GPU Feature Discovery labels (%s); gpu-feature-discovery may not run on this node" % LABEL_PRODUCT
+            )
+        else:
+            hints.append(
+                "no GPU Feature Discovery labels (%s): product, memory and driver are unknown; the GPU operator's "
+                "gpu-feature-discovery provides them" % LABEL_PRODUCT
+            )
 
     for taint in (node.get("spec") or {}).get("taints") or []:
         if taint.get("effect") not in ("NoSchedule", "NoExecute"):
