@@ -13,8 +13,9 @@ VENV ?= $(ROOT)/.venv
 TESTBED_CACHE ?= $(HOME)/.cache/mlops-testbed
 PY := $(VENV)/bin/python
 # ansible-test needs the tree at .../ansible_collections/mlops/platform; this copy is refreshed
-# from the working tree (tracked and untracked-but-not-ignored files) before each run.
-ATEST_ROOT ?= $(ROOT)/.build/ansible_collections/mlops/platform
+# from the working tree (tracked and untracked-but-not-ignored files) before each run. It must lie
+# outside any git work tree: inside one, ansible-test asks git for the files and finds none.
+ATEST_ROOT ?= $(HOME)/.cache/mlops-platform/ansible-test-$(shell printf %s "$(ROOT)" | sha1sum | cut -c1-8)/ansible_collections/mlops/platform
 
 export PATH := $(VENV)/bin:$(TESTBED_CACHE)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
@@ -52,6 +53,8 @@ lint:
 
 .build/.synced: FORCE
 	@rm -rf $(ATEST_ROOT) && mkdir -p $(ATEST_ROOT)
+	@if git -C $(ATEST_ROOT) rev-parse --git-dir >/dev/null 2>&1; then \
+	  echo "ATEST_ROOT=$(ATEST_ROOT) is inside a git work tree; ansible-test would see no files there"; exit 1; fi
 	@# Helm chart templates are Go templates, not YAML: `helm lint` checks them (tests/pytest),
 	@# so they stay out of ansible-test's copy, whose yamllint would read them as YAML.
 	@git ls-files -z --cached --others --exclude-standard \
@@ -65,7 +68,9 @@ lint:
 
 sanity: .build/.synced
 	@echo "== ansible-test sanity"
-	cd $(ATEST_ROOT) && ansible-test sanity --venv --python 3.11 --color no
+	@# A sanity run that finds no files "passes"; that must count as a failure here.
+	cd $(ATEST_ROOT) && ansible-test sanity --venv --python 3.11 --color no 2>&1 | tee $(ATEST_ROOT)/../../../sanity.log
+	@! grep -q "All targets skipped" $(ATEST_ROOT)/../../../sanity.log
 
 units: .build/.synced
 	@echo "== ansible-test units"
