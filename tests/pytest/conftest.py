@@ -7,6 +7,7 @@
   keep it). ``MLOPS_TESTBED_KUBECONFIG`` points the tests at another cluster instead.
 * ``k8s`` (session): a kubernetes ``ApiClient`` for that cluster.
 * ``namespace`` (function): a fresh namespace per test, deleted afterwards.
+* ``namespaces`` (session): wait for a terminating namespace to go, or delete one and wait.
 * ``ansible_env`` (session): environment for running ansible-playbook against the testbed with
   this collection importable by its FQCN.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -94,3 +96,67 @@ def ansible_env(testbed):
         PATH=venv_bin + os.pathsep + env.get("PATH", ""),
     )
     return env
+
+
+def _namespace_phase(k8s, name):
+    """``Active``, ``Terminating``, or None when the namespace does not exist."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        return client.CoreV1Api(k8s).read_namespace(name).status.phase
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+
+
+def _wait_namespace_settled(k8s, name, timeout=180.0):
+    """Block while namespace ``name`` is terminating, e.g. after an earlier test's clean-up.
+
+    Creating objects in a terminating namespace is refused by the API server, so tests that share a
+    fixed namespace (the GPU operator's) call this before installing into it.
+    """
+    deadline = time.monotonic() + timeout
+    while _namespace_phase(k8s, name) == "Terminating":
+        if time.monotonic() > deadline:
+            pytest.fail("namespace %s still terminating after %ss" % (name, timeout))
+        time.sleep(0.5)
+
+
+def _delete_namespace_and_wait(k8s, name, timeout=180.0):
+    """Delete a namespace and wait until it is gone, so the next test finds a clean cluster."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        client.CoreV1Api(k8s).delete_namespace(name, propagation_policy="Background")
+    except ApiException as err:
+        if err.status != 404:
+            raise
+    deadline = time.monotonic() + timeout
+    while _namespace_phase(k8s, name) is not None:
+        if time.monotonic() > deadline:
+            pytest.fail("namespace %s not deleted after %ss" % (name, timeout))
+        time.sleep(0.5)
+
+
+class NamespaceTools:
+    """Helpers for tests that share a fixed namespace (such as the GPU operator's)."""
+
+    def __init__(self, k8s):
+        self._k8s = k8s
+
+    def phase(self, name):
+        return _namespace_phase(self._k8s, name)
+
+    def wait_settled(self, name, timeout=180.0):
+        _wait_namespace_settled(self._k8s, name, timeout)
+
+    def delete_and_wait(self, name, timeout=180.0):
+        _delete_namespace_and_wait(self._k8s, name, timeout)
+
+
+@pytest.fixture(scope="session")
+def namespaces(k8s):
+    return NamespaceTools(k8s)

@@ -363,7 +363,7 @@ def _has_crd(k8s):
     return "clusterpolicies.nvidia.com" in names
 
 
-def test_gpu_operator_on_testbed(testbed, k8s, tmp_path):
+def test_gpu_operator_on_testbed(testbed, k8s, namespaces, tmp_path):
     from kubernetes import client, dynamic  # pylint: disable=import-outside-toplevel
 
     namespace = "gpu-operator"  # where the node agent, like the real operator, puts the operands
@@ -393,7 +393,7 @@ def test_gpu_operator_on_testbed(testbed, k8s, tmp_path):
     finally:
         helm("uninstall", release, "-n", namespace, "--wait", kubeconfig=testbed.kubeconfig, check=False)
         if created:
-            core.delete_namespace(namespace, propagation_policy="Background")
+            namespaces.delete_and_wait(namespace)
 
 
 def test_jupyterhub_on_testbed(testbed, k8s, namespace, tmp_path):

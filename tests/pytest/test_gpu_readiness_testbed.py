@@ -88,10 +88,11 @@ def _clusterpolicies(k8s):
 
 
 @pytest.fixture(scope="module")
-def gpu_operator(testbed, k8s, ansible_env):
+def gpu_operator(testbed, k8s, namespaces, ansible_env):
     """A GPU operator ClusterPolicy on the testbed: installs the gpu-operator stand-in chart if there is none."""
     installed = False
     if not _clusterpolicies(k8s):
+        namespaces.wait_settled("gpu-operator")
         cmd = ["helm", "upgrade", "--install", "gpu-operator", CHART, "--namespace", "gpu-operator", "--create-namespace",
                "--kubeconfig", testbed.kubeconfig]
         proc = subprocess.run(cmd, env=ansible_env, capture_output=True, text=True, timeout=120, check=False)

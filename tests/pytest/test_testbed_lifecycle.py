@@ -14,6 +14,7 @@ import random
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -133,4 +134,53 @@ def test_up_refuses_ports_held_by_another_process(tmp_path):
         squatter.close()
     assert proc.returncode != 0
     assert "127.0.0.1:%d is already in use" % (base + 1) in proc.stderr
+    assert _processes_mentioning(str(tmp_path)) == []
+
+
+SCALE_POOLS = os.path.join(ROOT, "tests", "testbed", "pools", "scale-1000.yaml")
+
+
+def test_a_thousand_node_configuration_comes_up(tmp_path):
+    """The 1,000-GPU-node pool configuration registers every node, Ready, through the real API server.
+
+    The time it takes is printed (run with -s to see it) and recorded in docs/testbed.md; it is
+    never asserted.
+    """
+    import yaml
+    from kubernetes import client, config
+
+    with open(SCALE_POOLS) as handle:
+        pools = yaml.safe_load(handle)["pools"]
+    expected = sum(pool["count"] for pool in pools)
+    expected_gpu = sum(pool["count"] for pool in pools if pool.get("gpus_per_node"))
+    assert expected_gpu >= 1000
+
+    base = _free_port_block()
+    env = dict(os.environ, MLOPS_TESTBED_STATE=str(tmp_path), MLOPS_TESTBED_PORT=str(base))
+    started = time.monotonic()
+    try:
+        proc = subprocess.run([sys.executable, TESTBED, "up", "--pools", SCALE_POOLS], env=env,
+                              capture_output=True, text=True, check=False, timeout=900)
+        elapsed = time.monotonic() - started
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        with open(os.path.join(str(tmp_path), "agent.ready")) as handle:
+            agent_report = json.load(handle)
+
+        api = client.CoreV1Api(config.new_client_from_config(config_file=proc.stdout.strip().splitlines()[-1]))
+        nodes, token = [], None
+        while True:
+            page = api.list_node(limit=250, _continue=token)
+            nodes.extend(page.items)
+            token = page.metadata._continue
+            if not token:
+                break
+        ready = [n for n in nodes if any(c.type == "Ready" and c.status == "True" for c in n.status.conditions or [])]
+        with_gpus = [n for n in nodes if int((n.status.allocatable or {}).get("nvidia.com/gpu", "0")) > 0
+                     or any(k.startswith("nvidia.com/mig-") for k in (n.status.allocatable or {}))]
+        assert len(nodes) == expected
+        assert len(ready) == expected
+        assert len(with_gpus) == expected_gpu
+        print("\n%d nodes (%d with GPUs) Ready: testbed up in %.1fs, agent report %s" % (len(nodes), len(with_gpus), elapsed, agent_report))
+    finally:
+        subprocess.run([sys.executable, TESTBED, "down"], env=env, capture_output=True, check=False)
     assert _processes_mentioning(str(tmp_path)) == []
