@@ -464,6 +464,9 @@ def ensure_ports_free(component):
     for port_name in COMPONENT_PORTS[component]:
         port = PORTS[port_name]
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # As the components themselves do: connections of a previous run lingering in TIME_WAIT must
+        # not count as "in use"; a live listener still does.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
