@@ -17,13 +17,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
 
+from waiting import wait_for
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TESTBED = os.path.join(ROOT, "tests", "testbed", "testbed.py")
+TESTBED_CACHE = os.environ.get("MLOPS_TESTBED_CACHE", os.path.expanduser("~/.cache/mlops-testbed"))
 
 
 class Testbed:
@@ -93,7 +95,8 @@ def ansible_env(testbed):
         ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".collections"),
         ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
         ANSIBLE_NOCOLOR="1",
-        PATH=venv_bin + os.pathsep + env.get("PATH", ""),
+        # The virtualenv's tools, then the testbed's binaries (helm among them).
+        PATH=os.pathsep.join([venv_bin, os.path.join(TESTBED_CACHE, "bin"), env.get("PATH", "")]),
     )
     return env
 
@@ -117,11 +120,7 @@ def _wait_namespace_settled(k8s, name, timeout=180.0):
     Creating objects in a terminating namespace is refused by the API server, so tests that share a
     fixed namespace (the GPU operator's) call this before installing into it.
     """
-    deadline = time.monotonic() + timeout
-    while _namespace_phase(k8s, name) == "Terminating":
-        if time.monotonic() > deadline:
-            pytest.fail("namespace %s still terminating after %ss" % (name, timeout))
-        time.sleep(0.5)
+    wait_for(lambda: _namespace_phase(k8s, name) != "Terminating", timeout, "namespace %s to finish terminating" % name, 0.5)
 
 
 def _delete_namespace_and_wait(k8s, name, timeout=180.0):
@@ -134,11 +133,7 @@ def _delete_namespace_and_wait(k8s, name, timeout=180.0):
     except ApiException as err:
         if err.status != 404:
             raise
-    deadline = time.monotonic() + timeout
-    while _namespace_phase(k8s, name) is not None:
-        if time.monotonic() > deadline:
-            pytest.fail("namespace %s not deleted after %ss" % (name, timeout))
-        time.sleep(0.5)
+    wait_for(lambda: _namespace_phase(k8s, name) is None, timeout, "namespace %s to be deleted" % name, 0.5)
 
 
 class NamespaceTools:

@@ -18,11 +18,12 @@ import base64
 import os
 import shutil
 import subprocess
-import time
 import uuid
 
 import pytest
 import yaml
+
+from waiting import wait_for
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CHARTS_DIR = os.path.join(ROOT, "tests", "testbed", "charts")
@@ -332,15 +333,7 @@ def test_kserve_config(tmp_path):
 
 
 def _wait(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(2)
-    pytest.fail("timed out after %ss waiting for %s" % (timeout, what))
-    return None
+    return wait_for(predicate, timeout, what, interval=2)
 
 
 def _ensure_namespace(core, name):

@@ -8,14 +8,14 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
 import yaml
 
-kubernetes = pytest.importorskip('kubernetes')
-from kubernetes import client  # noqa: E402  pylint: disable=wrong-import-position
+from kubernetes import client
+
+from waiting import wait_for
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 CRD_FILE = os.path.join(ROOT, 'tests', 'testbed', 'charts', 'gpu-operator', 'crds', 'nvidia.com_clusterpolicies.yaml')
@@ -24,18 +24,6 @@ GPU_NODE = 'gpu-1'
 OPERATOR_NS = 'gpu-operator'
 GPU_TOLERATION = {'key': 'nvidia.com/gpu', 'operator': 'Exists', 'effect': 'NoSchedule'}
 CUDA_IMAGE = 'nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0'
-
-
-def wait_for(predicate, timeout=60.0, what='condition'):
-    """Poll ``predicate`` every 0.25 s until it returns a truthy value, which is returned; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(0.25)
-    pytest.fail('timed out waiting for %s (last value: %r)' % (what, last))
 
 
 @pytest.fixture(scope='module')
@@ -209,20 +197,12 @@ def create_pod(core, namespace, claim_name=None):
         raise
 
 
-def test_namespace_deletion_completes(core):
+def test_namespace_deletion_completes(core, namespaces):
     name = 't-%s' % uuid.uuid4().hex[:10]
     core.create_namespace({'metadata': {'name': name}})
     wait_for(lambda: create_pod(core, name), 30, 'a pod to be accepted in the new namespace')
     wait_for(lambda: core.read_namespaced_pod('p', name).status.phase == 'Running', 30, 'pod running')
-    core.delete_namespace(name)
-
-    def gone():
-        try:
-            core.read_namespace(name)
-            return False
-        except client.ApiException as exc:
-            return exc.status == 404
-    wait_for(gone, 90, 'namespace %s to be deleted' % name)
+    namespaces.delete_and_wait(name, 90)
 
 
 # ------------------------------------------------------------------------------------------ runtime faults
@@ -520,22 +500,14 @@ def test_statefulset_claims_are_bound_and_pods_ready(k8s, core, namespace):
         assert term.match_expressions[0].values == [pod.spec.node_name]
 
 
-def test_namespace_deletion_with_claims_completes_and_frees_volumes(core):
+def test_namespace_deletion_with_claims_completes_and_frees_volumes(core, namespaces):
     name = 't-%s' % uuid.uuid4().hex[:10]
     core.create_namespace({'metadata': {'name': name}})
     core.create_namespaced_persistent_volume_claim(name, claim_body('data'))
     wait_for(lambda: create_pod(core, name, 'data'), 30, 'a pod to be accepted in the new namespace')
     wait_for(lambda: core.read_namespaced_pod('p', name).status.phase == 'Running', 60, 'pod running')
     volume_name = bound_claim(core, name, 'data').spec.volume_name
-    core.delete_namespace(name)
-
-    def gone():
-        try:
-            core.read_namespace(name)
-            return False
-        except client.ApiException as exc:
-            return exc.status == 404
-    wait_for(gone, 90, 'namespace %s to be deleted' % name)
+    namespaces.delete_and_wait(name, 90)
     wait_for(lambda: volume_or_none(core, volume_name) is None, 60, 'the namespace\'s volume to be deleted')
 
 
