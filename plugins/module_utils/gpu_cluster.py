@@ -12,7 +12,14 @@ __metaclass__ = type
 
 import time
 
-from ansible_collections.mlops.platform.plugins.module_utils.gpu_readiness import evaluate, state_signature
+from ansible_collections.mlops.platform.plugins.module_utils.gpu_readiness import (
+    DEFAULT_LABEL_SELECTORS,
+    GpuReadinessError,
+    evaluate,
+    state_signature,
+    summarize,
+    validate_resource,
+)
 from ansible_collections.mlops.platform.plugins.module_utils.k8s_watch import (
     DEFAULT_PAGE_SIZE,
     Informer,
@@ -20,6 +27,46 @@ from ansible_collections.mlops.platform.plugins.module_utils.k8s_watch import (
 )
 
 CLUSTERPOLICY_PATH = "/apis/nvidia.com/v1/clusterpolicies"
+
+
+def check_argument_spec(**extra):
+    """The options gpu_readiness and gpu_node_info share, plus ``extra`` (the caller adds the auth options)."""
+    spec = dict(
+        label_selectors=dict(type="list", elements="str", default=list(DEFAULT_LABEL_SELECTORS)),
+        min_nodes=dict(type="int", default=1),
+        require_all_nodes=dict(type="bool", default=False),
+        gpus_per_node=dict(type="int"),
+        resource=dict(type="str", default="nvidia.com/gpu"),
+        check_operator=dict(type="bool", default=True),
+        operator_namespace=dict(type="str", default="gpu-operator"),
+        page_size=dict(type="int", default=DEFAULT_PAGE_SIZE),
+    )
+    spec.update(extra)
+    return spec
+
+
+def validate_check_params(params):
+    """Return an error message for invalid values of the shared options (and ``timeout`` if given), else None."""
+    try:
+        validate_resource(params["resource"])
+    except GpuReadinessError as err:
+        return str(err)
+    if params["min_nodes"] < 0:
+        return "min_nodes must be >= 0"
+    if params.get("gpus_per_node") is not None and params["gpus_per_node"] < 1:
+        return "gpus_per_node must be >= 1"
+    if params.get("timeout") is not None and params["timeout"] < 0:
+        return "timeout must be >= 0"
+    if params["page_size"] < 1:
+        return "page_size must be >= 1"
+    return None
+
+
+def verdict_message(result):
+    """One line: the ready summary, or the problems per node."""
+    if result["ready"]:
+        return "GPU cluster ready: %d of %d selected node(s) ready" % (result["ready_nodes"], result["total_nodes"])
+    return summarize(result)
 
 
 def build_informers(transport, label_selectors, check_operator=True, operator_namespace="gpu-operator",

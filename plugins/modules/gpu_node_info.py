@@ -286,27 +286,17 @@ msg:
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.mlops.platform.plugins.module_utils.gpu_cluster import run_check
-from ansible_collections.mlops.platform.plugins.module_utils.gpu_readiness import (
-    DEFAULT_LABEL_SELECTORS,
-    GpuReadinessError,
-    summarize,
-    validate_resource,
+from ansible_collections.mlops.platform.plugins.module_utils.gpu_cluster import (
+    check_argument_spec,
+    run_check,
+    validate_check_params,
+    verdict_message,
 )
 from ansible_collections.mlops.platform.plugins.module_utils.k8s_watch import ApiError, api_transport_from_module
 
 
 def argument_spec():
-    spec = dict(
-        label_selectors=dict(type="list", elements="str", default=list(DEFAULT_LABEL_SELECTORS)),
-        min_nodes=dict(type="int", default=1),
-        require_all_nodes=dict(type="bool", default=False),
-        gpus_per_node=dict(type="int"),
-        resource=dict(type="str", default="nvidia.com/gpu"),
-        check_operator=dict(type="bool", default=True),
-        operator_namespace=dict(type="str", default="gpu-operator"),
-        page_size=dict(type="int", default=500),
-    )
+    spec = check_argument_spec()
     spec.update(AUTH_ARG_SPEC)
     return spec
 
@@ -314,12 +304,9 @@ def argument_spec():
 def main():
     module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = dict(module.params, wait=False)
-    try:
-        validate_resource(params["resource"])
-    except GpuReadinessError as err:
-        module.fail_json(msg=str(err))
-    if params["page_size"] < 1:
-        module.fail_json(msg="page_size must be >= 1")
+    error = validate_check_params(params)
+    if error:
+        module.fail_json(msg=error)
     try:
         transport = api_transport_from_module(module)
         result = run_check(transport, params)
@@ -333,10 +320,7 @@ def main():
     result.pop("progress", None)
     result.pop("watch_errors", None)
     result["changed"] = False
-    if result["ready"]:
-        result["msg"] = "GPU cluster ready: %d of %d selected node(s) ready" % (result["ready_nodes"], result["total_nodes"])
-    else:
-        result["msg"] = summarize(result)
+    result["msg"] = verdict_message(result)
     module.exit_json(**result)
 
 

@@ -353,55 +353,29 @@ watch_errors:
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.kubernetes.core.plugins.module_utils.k8s.core import AnsibleK8SModule
-from ansible_collections.mlops.platform.plugins.module_utils.gpu_cluster import run_check
-from ansible_collections.mlops.platform.plugins.module_utils.gpu_readiness import (
-    DEFAULT_LABEL_SELECTORS,
-    GpuReadinessError,
-    summarize,
-    validate_resource,
+from ansible_collections.mlops.platform.plugins.module_utils.gpu_cluster import (
+    check_argument_spec,
+    run_check,
+    validate_check_params,
+    verdict_message,
 )
 from ansible_collections.mlops.platform.plugins.module_utils.k8s_watch import ApiError, api_transport_from_module
 
 
 def argument_spec():
-    spec = dict(
-        label_selectors=dict(type="list", elements="str", default=list(DEFAULT_LABEL_SELECTORS)),
-        min_nodes=dict(type="int", default=1),
-        require_all_nodes=dict(type="bool", default=False),
-        gpus_per_node=dict(type="int"),
-        resource=dict(type="str", default="nvidia.com/gpu"),
-        check_operator=dict(type="bool", default=True),
-        operator_namespace=dict(type="str", default="gpu-operator"),
+    spec = check_argument_spec(
         wait=dict(type="bool", default=False),
         timeout=dict(type="int", default=600),
         fail_on_not_ready=dict(type="bool", default=True),
-        page_size=dict(type="int", default=500),
     )
     spec.update(AUTH_ARG_SPEC)
     return spec
 
 
-def validate_params(params):
-    """Return an error message for invalid parameter values, else None."""
-    try:
-        validate_resource(params["resource"])
-    except GpuReadinessError as err:
-        return str(err)
-    if params["min_nodes"] < 0:
-        return "min_nodes must be >= 0"
-    if params.get("gpus_per_node") is not None and params["gpus_per_node"] < 1:
-        return "gpus_per_node must be >= 1"
-    if params["timeout"] < 0:
-        return "timeout must be >= 0"
-    if params["page_size"] < 1:
-        return "page_size must be >= 1"
-    return None
-
-
 def main():
     module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
-    error = validate_params(params)
+    error = validate_check_params(params)
     if error:
         module.fail_json(msg=error)
     try:
@@ -414,14 +388,12 @@ def main():
         module.fail_from_exception(err)
         return
     result["changed"] = False
+    msg = verdict_message(result)
     if not result["ready"] and params["fail_on_not_ready"]:
-        msg = summarize(result)
         if result["timed_out"]:
             msg = "timed out after %ss waiting for GPU readiness; %s" % (params["timeout"], msg)
         module.fail_json(msg=msg, **result)
-    result["msg"] = "GPU cluster ready: %d of %d selected node(s) ready" % (result["ready_nodes"], result["total_nodes"])
-    if not result["ready"]:
-        result["msg"] = summarize(result)
+    result["msg"] = msg
     module.exit_json(**result)
 
 

@@ -136,6 +136,20 @@ def test_node_info_never_fails_on_not_ready(monkeypatch):
     assert gpu1["problems"] == ["allocatable nvidia.com/gpu=0 but capacity=4"]
 
 
+@pytest.mark.parametrize("args,message", [
+    ({"resource": "nvidia.com/gpus"}, "resource must be"),
+    ({"min_nodes": -1}, "min_nodes must be >= 0"),
+    ({"gpus_per_node": 0}, "gpus_per_node must be >= 1"),
+    ({"page_size": 0}, "page_size must be >= 1"),
+])
+def test_node_info_invalid_arguments(monkeypatch, args, message):
+    api = healthy_api()
+    failed, result = run_module(monkeypatch, gpu_node_info, args, api)
+    assert failed is True
+    assert message in result["msg"]
+    assert api.requests == 0
+
+
 def test_node_info_rejects_wait_option(monkeypatch):
     failed, result = run_module(monkeypatch, gpu_node_info, {"wait": True}, healthy_api())
     assert failed is True
