@@ -365,32 +365,31 @@ def apiserver_argv():
     ]
 
 
-def controller_manager_argv():
-    pki = path("pki")
-    kubeconfig = kubeconfig_path("controller-manager")
+def _component_argv(name, identity, port_name):
+    """What kube-controller-manager and kube-scheduler share: identity, loopback serving, no leader election."""
+    kubeconfig = kubeconfig_path(identity)
     return [
-        binary("kube-controller-manager"),
+        binary(name),
         "--kubeconfig=%s" % kubeconfig,
         "--authentication-kubeconfig=%s" % kubeconfig, "--authorization-kubeconfig=%s" % kubeconfig,
-        "--bind-address=127.0.0.1", "--secure-port=%d" % PORTS["controller-manager"], "--port=0",
+        "--bind-address=127.0.0.1", "--secure-port=%d" % PORTS[port_name], "--port=0",
+        "--leader-elect=false", "--kube-api-qps=200", "--kube-api-burst=400", "--profiling=false", "--v=1",
+    ]
+
+
+def controller_manager_argv():
+    pki = path("pki")
+    return _component_argv("kube-controller-manager", "controller-manager", "controller-manager") + [
         "--controllers=*,-nodeipam,-nodelifecycle",
         "--service-account-private-key-file=%s/sa.key" % pki, "--root-ca-file=%s/ca.crt" % pki,
         "--use-service-account-credentials=true",
         "--cluster-signing-cert-file=%s/ca.crt" % pki, "--cluster-signing-key-file=%s/ca.key" % pki,
-        "--cluster-name=mlops-testbed", "--leader-elect=false",
-        "--kube-api-qps=200", "--kube-api-burst=400", "--profiling=false", "--v=1",
+        "--cluster-name=mlops-testbed",
     ]
 
 
 def scheduler_argv():
-    kubeconfig = kubeconfig_path("scheduler")
-    return [
-        binary("kube-scheduler"),
-        "--kubeconfig=%s" % kubeconfig,
-        "--authentication-kubeconfig=%s" % kubeconfig, "--authorization-kubeconfig=%s" % kubeconfig,
-        "--bind-address=127.0.0.1", "--secure-port=%d" % PORTS["scheduler"], "--port=0",
-        "--leader-elect=false", "--kube-api-qps=200", "--kube-api-burst=400", "--profiling=false", "--v=1",
-    ]
+    return _component_argv("kube-scheduler", "scheduler", "scheduler")
 
 
 def agent_argv(pools):
