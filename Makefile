@@ -12,10 +12,16 @@ ROOT := $(CURDIR)
 VENV ?= $(ROOT)/.venv
 TESTBED_CACHE ?= $(HOME)/.cache/mlops-testbed
 PY := $(VENV)/bin/python
+# The virtualenv's Python (major.minor): ansible-test runs its venvs on the same interpreter.
+PYVER = $(shell $(PY) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 # ansible-test needs the tree at .../ansible_collections/mlops/platform; this copy is refreshed
 # from the working tree (tracked and untracked-but-not-ignored files) before each run. It must lie
 # outside any git work tree: inside one, ansible-test asks git for the files and finds none.
-ATEST_ROOT ?= $(HOME)/.cache/mlops-platform/ansible-test-$(shell printf %s "$(ROOT)" | sha1sum | cut -c1-8)/ansible_collections/mlops/platform
+ATEST_BASE := $(HOME)/.cache/mlops-platform/ansible-test-$(shell printf %s "$(ROOT)" | sha1sum | cut -c1-8)
+ATEST_ROOT ?= $(ATEST_BASE)/current/ansible_collections/mlops/platform
+# `make floor` runs sanity and units again on the oldest ansible-core the collection claims.
+FLOOR_VENV ?= $(ROOT)/.venv-floor
+ANSIBLE_TEST ?= ansible-test
 
 export PATH := $(VENV)/bin:$(TESTBED_CACHE)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
@@ -24,7 +30,7 @@ export MLOPS_TESTBED_CACHE := $(TESTBED_CACHE)
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help bootstrap demo test lint sanity units pytest integration molecule build build-check \
-        testbed-up testbed-down testbed-status testbed-binaries bench lock clean
+        testbed-up testbed-down testbed-status testbed-binaries bench lock clean floor
 
 help:
 	@echo "make demo    run the site playbook against the embedded local testbed"
@@ -38,14 +44,7 @@ demo: bootstrap
 	@bash scripts/demo.sh
 
 test: bootstrap
-	@$(MAKE) --no-print-directory lint
-	@$(MAKE) --no-print-directory build-check
-	@$(MAKE) --no-print-directory sanity
-	@$(MAKE) --no-print-directory units
-	@$(MAKE) --no-print-directory pytest
-	@$(MAKE) --no-print-directory integration
-	@$(MAKE) --no-print-directory molecule
-	@echo "make test: all stages passed"
+	@bash scripts/test-stages.sh lint build-check sanity units floor pytest integration molecule
 
 lint:
 	@echo "== ansible-lint --profile production"
@@ -69,17 +68,22 @@ lint:
 sanity: .build/.synced
 	@echo "== ansible-test sanity"
 	@# A sanity run that finds no files "passes"; that must count as a failure here.
-	cd $(ATEST_ROOT) && ansible-test sanity --venv --python 3.11 --color no 2>&1 | tee $(ATEST_ROOT)/../../../sanity.log
+	cd $(ATEST_ROOT) && $(ANSIBLE_TEST) sanity --venv --python $(PYVER) --color no 2>&1 | tee $(ATEST_ROOT)/../../../sanity.log
 	@! grep -q "All targets skipped" $(ATEST_ROOT)/../../../sanity.log
 
 units: .build/.synced
 	@echo "== ansible-test units"
-	cd $(ATEST_ROOT) && ansible-test units --venv --python 3.11 --color no --requirements
+	cd $(ATEST_ROOT) && $(ANSIBLE_TEST) units --venv --python $(PYVER) --color no --requirements
+
+floor:
+	@echo "== floor: ansible-test sanity and units on $$($(FLOOR_VENV)/bin/ansible --version | head -n1)"
+	@$(MAKE) --no-print-directory sanity units ATEST_ROOT=$(ATEST_BASE)/floor/ansible_collections/mlops/platform \
+	  ANSIBLE_TEST=$(FLOOR_VENV)/bin/ansible-test
 
 integration: .build/.synced
 	@echo "== ansible-test integration (controller-local targets)"
 	@if ls tests/integration/targets/*/aliases >/dev/null 2>&1; then \
-	  cd $(ATEST_ROOT) && ansible-test integration --venv --python 3.11 --color no --requirements; \
+	  cd $(ATEST_ROOT) && $(ANSIBLE_TEST) integration --venv --python $(PYVER) --color no --requirements; \
 	else echo "no integration targets yet"; fi
 
 pytest:

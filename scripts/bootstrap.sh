@@ -112,39 +112,36 @@ PYEOF
 fi
 
 # --- ansible-test's pip bootstrap, offline ----------------------------------------------------
-# ansible-test looks for ~/.ansible/test/cache/get_pip_<version>.py before downloading one. This
-# stand-in installs the interpreter's bundled pip with ensurepip, then lets that pip install
-# what ansible-test asked for (from PyPI, like everything else).
-pip_version="$("$VENV/bin/python" -c '
+# ansible-test looks for ~/.ansible/test/cache/get_pip_<version>.py before downloading one. The
+# stand-in (scripts/get_pip_offline.py) installs the interpreter's bundled pip with ensurepip, then
+# lets that pip install what ansible-test asked for (from PyPI, like everything else).
+# Usage: install_get_pip <python of a venv that has ansible-core>
+install_get_pip() {
+  local pip_version
+  pip_version="$("$1" -c '
 import sys
 from ansible_test._internal.host_configs import NativePythonConfig
 from ansible_test._internal.python_requirements import get_venv_packages
 print(get_venv_packages(NativePythonConfig(version="%d.%d" % sys.version_info[:2], path=sys.executable))["pip"])
 ')"
-[[ -n "$pip_version" ]] || { log "could not tell which pip ansible-test bootstraps"; exit 1; }
-mkdir -p "$HOME/.ansible/test/cache"
-cat >"$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py" <<'EOF'
-"""Offline stand-in for get-pip.py: bootstrap the bundled pip, then run `pip install ARGS`.
+  [[ -n "$pip_version" ]] || { log "could not tell which pip ansible-test bootstraps ($1)"; exit 1; }
+  mkdir -p "$HOME/.ansible/test/cache"
+  install -m 0644 "$ROOT/scripts/get_pip_offline.py" "$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
+}
+install_get_pip "$VENV/bin/python"
 
-get-pip.py's own flags --no-setuptools/--no-wheel mean "do not add those packages"; pip has no
-such flags, so they are handled here.
-"""
-import ensurepip
-import os
-import subprocess
-import sys
-
-OWN_FLAGS = {"--no-setuptools", "--no-wheel"}
-args = [arg for arg in sys.argv[1:] if arg not in OWN_FLAGS]
-# ensurepip clears PIP_* variables and points PIP_CONFIG_FILE at /dev/null in this process; the
-# real install below must see the machine's pip configuration (index, proxy CA), so keep a copy.
-env = dict(os.environ)
-ensurepip.bootstrap(upgrade=True)
-rc = subprocess.call([sys.executable, "-m", "pip", "install"] + args, env=env)
-if rc == 0 and "--no-setuptools" in sys.argv[1:]:
-    rc = subprocess.call([sys.executable, "-m", "pip", "uninstall", "--yes", "--quiet", "setuptools"], env=env)
-sys.exit(rc)
-EOF
+# --- the floor: the oldest ansible-core the collection claims (meta/runtime.yml) ---------------
+# A second, small virtualenv with only that ansible-core, for `make floor` (sanity and units).
+FLOOR_VENV="${FLOOR_VENV:-$ROOT/.venv-floor}"
+floor_want="$({ "$PYTHON" -c 'import sys; print(sys.version)'; cat "$ROOT/requirements-floor.txt"; } | sha256sum | cut -d' ' -f1)"
+if [[ ! -f "$FLOOR_VENV/.bootstrap-stamp" || "$(cat "$FLOOR_VENV/.bootstrap-stamp")" != "$floor_want" ]]; then
+  log "creating the floor virtualenv $FLOOR_VENV ($(grep -v '^#' "$ROOT/requirements-floor.txt" | xargs))"
+  rm -rf "$FLOOR_VENV"
+  "$PYTHON" -m venv "$FLOOR_VENV"
+  "$FLOOR_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/requirements-floor.txt"
+  echo "$floor_want" >"$FLOOR_VENV/.bootstrap-stamp"
+fi
+install_get_pip "$FLOOR_VENV/bin/python"
 
 # --- component-specific steps ------------------------------------------------------------------
 # Each scripts/bootstrap.d/*.sh installs what one part of the test suite needs (a database server,

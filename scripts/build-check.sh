@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the collection tarball, install it into a scratch path, and check that ansible-doc lists
-# and renders every module and filter from the installed copy (not from this checkout).
+# and renders every module, filter and lookup from the installed copy (not from this checkout).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$ROOT/.build/dist"
@@ -38,4 +38,5 @@ check() {  # type, directory, extension
 }
 check module modules
 check filter filter
+check lookup lookup
 exit "$fail"
