@@ -104,36 +104,86 @@ def dotted(path):
     return ".".join(str(part) for part in path)
 
 
-def _schema_admits(schema, path):
-    """True when a JSON schema names (or openly admits) ``path`` under nested ``properties``."""
-    node = schema
-    for key in path:
-        if not isinstance(node, dict):
-            return False
-        props = node.get("properties") or {}
-        if key in props:
-            node = props[key]
-            continue
-        patterns = node.get("patternProperties") or {}
-        if patterns:
-            import re
+def _resolve_ref(root, ref):
+    """The sub-schema a local ``$ref`` (``#/$defs/...``) points at; None for a reference it cannot follow."""
+    if not ref.startswith("#"):
+        return None
+    node = root
+    for part in [p for p in ref[1:].split("/") if p]:
+        part = part.replace("~1", "/").replace("~0", "~")
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
 
-            match = next((sub for pat, sub in patterns.items() if re.search(pat, key)), None)
-            if match is not None:
-                node = match
-                continue
-        extra = node.get("additionalProperties", True if node.get("type") in (None, "object") and not props else False)
+
+def _branches(root, node, seen=None):
+    """``node`` and every schema it is combined with: its ``$ref`` target and its allOf/anyOf/oneOf branches."""
+    seen = set() if seen is None else seen
+    if not isinstance(node, dict) or id(node) in seen:
+        return []
+    seen.add(id(node))
+    out = [node]
+    if isinstance(node.get("$ref"), str):
+        target = _resolve_ref(root, node["$ref"])
+        if target is None:
+            out.append(True)  # a reference that cannot be followed: do not claim what it forbids
+        else:
+            out.extend(_branches(root, target, seen))
+    for key in ("allOf", "anyOf", "oneOf"):
+        for sub in node.get(key) or []:
+            out.extend(_branches(root, sub, seen))
+    return out
+
+
+def _schema_admits(schema, path, root=None):
+    """True when a JSON schema names (or openly admits) ``path`` under nested ``properties``.
+
+    Follows local ``$ref`` and allOf/anyOf/oneOf. A node that declares no properties and no
+    ``additionalProperties`` (and is an object, or untyped) is open; one that declares properties
+    admits only those, matching ``patternProperties``, or what ``additionalProperties`` allows.
+    """
+    import re  # pylint: disable=import-outside-toplevel
+
+    root = schema if root is None else root
+    if not path:
+        return True
+    if schema is True:
+        return True
+    if not isinstance(schema, dict):
+        return False
+    key, rest = path[0], path[1:]
+    branches = _branches(root, schema)
+    if True in branches:
+        return True
+    declares = False
+    types = set()
+    for branch in branches:
+        kind = branch.get("type")
+        types.update(kind if isinstance(kind, list) else [kind] if kind else [])
+        props = branch.get("properties") or {}
+        patterns = branch.get("patternProperties") or {}
+        declares = declares or bool(props) or bool(patterns) or "additionalProperties" in branch
+        if key in props and _schema_admits(props[key], rest, root):
+            return True
+        for pattern, sub in patterns.items():
+            if re.search(pattern, str(key)) and _schema_admits(sub, rest, root):
+                return True
+        extra = branch.get("additionalProperties")
         if extra is True or extra == {}:
             return True
-        if isinstance(extra, dict):
-            node = extra
-            continue
-        return False
-    return True
+        if isinstance(extra, dict) and _schema_admits(extra, rest, root):
+            return True
+    return not declares and (not types or "object" in types)
 
 
 def _values_admit(defaults, path):
-    """True when ``path`` exists in ``defaults`` or lies below an open map or a list there."""
+    """True when ``path`` exists in ``defaults`` or lies below an open map or a list there.
+
+    The top level itself is never open: a chart whose values.yaml is empty reads no values.
+    """
+    if not defaults:
+        return False
     node = defaults
     for key in path:
         if isinstance(node, dict):
