@@ -49,7 +49,6 @@ ROLE_VALUES = {
     "gpu-operator": {
         "driver": {"enabled": False},
         "toolkit": {"enabled": False},
-        "operator": {"defaultRuntime": "containerd"},
         "mig": {"strategy": "single"},
         "migManager": {"enabled": False},
         "cdi": {"enabled": True},
@@ -97,7 +96,7 @@ ROLE_VALUES = {
 TYPOS = [
     ("gpu-operator", {"devicePlugin": {"cofig": {"name": "x"}}}, "cofig"),
     ("gpu-operator", {"driver": {"enable": False}}, "enable"),
-    ("gpu-operator", {"operator": {"defaultRuntime": "dockerd"}}, "defaultRuntime"),
+    ("gpu-operator", {"operator": {"defaultRuntime": "containerd"}}, "defaultRuntime"),  # not in the real v26.7.0 values
     ("gpu-operator", {"mig": {"stratgy": "single"}}, "stratgy"),
     ("gpu-operator", {"dcgmExporter": {"serviceMonitor": {"enable": True}}}, "enable"),
     ("jupyterhub", {"singleuser": {"profilelist": []}}, "profilelist"),
@@ -281,7 +280,7 @@ def test_gpu_operator_renders_role_values(tmp_path):
     policy = next(d for d in docs if d["kind"] == "ClusterPolicy")
     spec = policy["spec"]
     assert spec["driver"]["enabled"] is False and spec["toolkit"]["enabled"] is False
-    assert spec["operator"]["defaultRuntime"] == "containerd"
+    assert "defaultRuntime" not in spec["operator"]  # gone from the real chart's values
     assert spec["devicePlugin"]["config"] == {"name": "time-slicing-config", "default": "any"}
     assert spec["dcgmExporter"]["serviceMonitor"]["enabled"] is True
     assert spec["migManager"]["enabled"] is False
