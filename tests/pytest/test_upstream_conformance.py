@@ -157,16 +157,17 @@ def test_schema_check_follows_references():
 
 
 def test_schema_admits_rules():
+    properties = {
+        "open": {"type": "object"},
+        "strict": {"type": "object", "properties": {"a": {"type": "string"}}},
+        "extra": {"type": "object", "properties": {"a": {}}, "additionalProperties": {"type": "object", "properties": {"b": {}}}},
+        "ref": {"$ref": "#/$defs/port"},
+        "any": {"anyOf": [{"properties": {"x": {}}}, {"properties": {"y": {}}}]},
+        "pattern": {"type": "object", "patternProperties": {"^nvidia": {"type": "string"}}},
+        "scalar": {"type": "string"},
+    }
     root = {"type": "object", "$defs": {"port": {"type": "object", "properties": {"number": {"type": "integer"}}}},
-            "properties": {
-                "open": {"type": "object"},
-                "strict": {"type": "object", "properties": {"a": {"type": "string"}}},
-                "extra": {"type": "object", "properties": {"a": {}}, "additionalProperties": {"type": "object", "properties": {"b": {}}}},
-                "ref": {"$ref": "#/$defs/port"},
-                "any": {"anyOf": [{"properties": {"x": {}}}, {"properties": {"y": {}}}]},
-                "pattern": {"type": "object", "patternProperties": {"^nvidia": {"type": "string"}}},
-                "scalar": {"type": "string"},
-            }}
+            "properties": properties}
     admits = upstream._schema_admits  # pylint: disable=protected-access
     assert admits(root, ("open", "anything", "deep"))
     assert admits(root, ("strict", "a")) and not admits(root, ("strict", "b"))
