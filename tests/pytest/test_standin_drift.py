@@ -122,6 +122,6 @@ def test_commented_keys_are_documented_upstream():
         for key in keys:
             assert not upstream._values_admit(upstream.chart_values(chart), tuple(key.split("."))), \
                 "%s is now in %s values.yaml uncommented: drop it from COMMENTED_KEYS" % (key, chart)  # pylint: disable=protected-access
-            assert key.split(".")[-1] in commented, "%s is no longer documented in %s values.yaml" % (key, chart)
-            parent = key.split(".")[0]
+            assert key.rsplit(".", maxsplit=1)[-1] in commented, "%s is no longer documented in %s values.yaml" % (key, chart)
+            parent = key.split(".", maxsplit=1)[0]
             assert parent in upstream.chart_values(chart), key
