@@ -2,10 +2,11 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The project's stand-in Helm charts under tests/testbed/charts.
 
-Offline checks (helm and kubernetes-validate only): every chart lints, renders with its defaults
-and with the values the collection's roles set, rejects a mistyped values key through its
-values.schema.json, and renders only manifests that validate against a modern Kubernetes and use
-API versions served by both the v1.20 testbed and current clusters.
+Offline checks (helm, kubernetes-validate and the upstream chart data): every chart lints, renders
+with its defaults and with the values the collection's roles set, rejects a mistyped values key
+through its values.schema.json, renders only manifests that validate against a modern Kubernetes
+and use API versions served by both the v1.20 testbed and current clusters, ships no CRDs of its
+own, and renders a ClusterPolicy the real CRD schema accepts.
 
 Testbed checks (the ``testbed`` fixture): gpu-operator installs and its ClusterPolicy reaches
 ``status.state == ready`` through the node agent; jupyterhub installs, its hub and proxy
@@ -23,6 +24,8 @@ import uuid
 import pytest
 import yaml
 
+from upstream import dotted, leaf_paths, load_yaml_all
+from upstream import _schema_admits as schema_admits
 from waiting import wait_for
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -37,7 +40,8 @@ PORTABLE_API_VERSIONS = {
     "v1", "apps/v1", "rbac.authorization.k8s.io/v1", "networking.k8s.io/v1", "apiextensions.k8s.io/v1",
     "scheduling.k8s.io/v1", "node.k8s.io/v1", "autoscaling/v1", "coordination.k8s.io/v1",
 }
-# Custom resources the charts create: not in kubernetes-validate's schemas, checked against their CRDs on the testbed.
+# Custom resources the charts create: not in kubernetes-validate's schemas, checked against the real CRDs
+# (offline below, and by the API server on the testbed, which serves them).
 CUSTOM_API_VERSIONS = {"nvidia.com/v1", "serving.kserve.io/v1beta1", "serving.kserve.io/v1alpha1"}
 
 # Values the collection's roles pass (the keys that matter), per chart.
@@ -45,7 +49,6 @@ ROLE_VALUES = {
     "gpu-operator": {
         "driver": {"enabled": False},
         "toolkit": {"enabled": False},
-        "operator": {"defaultRuntime": "containerd"},
         "mig": {"strategy": "single"},
         "migManager": {"enabled": False},
         "cdi": {"enabled": True},
@@ -93,7 +96,7 @@ ROLE_VALUES = {
 TYPOS = [
     ("gpu-operator", {"devicePlugin": {"cofig": {"name": "x"}}}, "cofig"),
     ("gpu-operator", {"driver": {"enable": False}}, "enable"),
-    ("gpu-operator", {"operator": {"defaultRuntime": "dockerd"}}, "defaultRuntime"),
+    ("gpu-operator", {"operator": {"defaultRuntime": "containerd"}}, "defaultRuntime"),  # not in the real v26.7.0 values
     ("gpu-operator", {"mig": {"stratgy": "single"}}, "stratgy"),
     ("gpu-operator", {"dcgmExporter": {"serviceMonitor": {"enable": True}}}, "enable"),
     ("jupyterhub", {"singleuser": {"profilelist": []}}, "profilelist"),
@@ -232,36 +235,44 @@ def test_workloads_are_hardened_and_pinned(chart, tmp_path):
             assert tag and tag != "latest", where + " image not pinned: " + image
 
 
-def test_crds_are_structural_v1(tmp_path):
-    expected = {
-        "clusterpolicies.nvidia.com": ("gpu-operator", "Cluster", "v1"),
-        "inferenceservices.serving.kserve.io": ("kserve", "Namespaced", "v1beta1"),
-        "servingruntimes.serving.kserve.io": ("kserve", "Namespaced", "v1alpha1"),
-        "clusterservingruntimes.serving.kserve.io": ("kserve", "Cluster", "v1alpha1"),
-    }
-    for name, (chart, scope, version) in expected.items():
-        crds = {d["metadata"]["name"]: d for d in render(chart, tmp_path) if d["kind"] == "CustomResourceDefinition"}
-        crd = crds[name]
-        assert crd["apiVersion"] == "apiextensions.k8s.io/v1"
-        assert crd["spec"]["scope"] == scope
-        (served,) = crd["spec"]["versions"]
-        assert served["name"] == version and served["served"] and served["storage"]
-        assert served["subresources"] == {"status": {}}
-        root = served["schema"]["openAPIV3Schema"]
-        assert root["type"] == "object" and root["properties"]["spec"]["type"] == "object"
+def test_charts_ship_no_crds():
+    """The testbed serves the real upstream CRDs; a stand-in's own copy would shadow or conflict with them."""
+    for chart in CHARTS:
+        assert not os.path.exists(os.path.join(chart_path(chart), "crds")), chart
 
 
-def test_clusterpolicy_schema_covers_role_fields(tmp_path):
-    crd = next(d for d in render("gpu-operator", tmp_path) if d["kind"] == "CustomResourceDefinition")
-    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
-    assert spec["driver"]["properties"]["enabled"]["type"] == "boolean"
-    assert spec["toolkit"]["properties"]["enabled"]["type"] == "boolean"
-    assert set(spec["devicePlugin"]["properties"]["config"]["properties"]) == {"name", "default"}
-    assert spec["mig"]["properties"]["strategy"]["enum"] == ["none", "single", "mixed"]
-    assert spec["dcgmExporter"]["properties"]["serviceMonitor"]["properties"]["enabled"]["type"] == "boolean"
-    assert spec["operator"]["properties"]["defaultRuntime"]["enum"] == ["docker", "crio", "containerd"]
-    assert spec["migManager"]["properties"]["enabled"]["type"] == "boolean"
-    assert "validator" in spec
+def _real_crd_schema(file_parts, version):
+    (crd,) = load_yaml_all(*file_parts)
+    (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
+    return served["schema"]["openAPIV3Schema"]
+
+
+@pytest.mark.parametrize("variant", ["defaults", "role-values"])
+def test_cluster_policy_conforms_to_real_crd(variant, tmp_path):
+    """The ClusterPolicy the gpu-operator stand-in renders validates against the real v26.7.0 CRD schema."""
+    import jsonschema  # pylint: disable=import-outside-toplevel
+
+    schema = _real_crd_schema(("gpu-operator", "crds", "nvidia.com_clusterpolicies.yaml"), "v1")
+    docs = render("gpu-operator", tmp_path, None if variant == "defaults" else ROLE_VALUES["gpu-operator"])
+    (policy,) = [d for d in docs if d["kind"] == "ClusterPolicy"]
+    errors = sorted(jsonschema.Draft4Validator(schema).iter_errors(policy), key=lambda e: list(e.absolute_path))
+    assert not errors, "\n".join("%s: %s" % (".".join(map(str, e.absolute_path)), e.message) for e in errors)
+    for path, _value in leaf_paths(policy["spec"]):
+        assert schema_admits(schema["properties"]["spec"], path), "spec.%s is not in the real ClusterPolicy CRD" % dotted(path)
+
+
+def test_real_crd_check_catches_a_wrong_cluster_policy():
+    """The check above can fail: a mistyped field and a wrong type are reported."""
+    import jsonschema  # pylint: disable=import-outside-toplevel
+
+    schema = _real_crd_schema(("gpu-operator", "crds", "nvidia.com_clusterpolicies.yaml"), "v1")
+    spec = schema["properties"]["spec"]
+    assert not schema_admits(spec, ("devicePlugin", "cofig", "name"))
+    bad = {"apiVersion": "nvidia.com/v1", "kind": "ClusterPolicy", "metadata": {"name": "x"},
+           "spec": {"mig": {"strategy": "double"}}}
+    messages = [e.message for e in jsonschema.Draft4Validator(schema).iter_errors(bad)]
+    assert any("'double' is not one of" in m for m in messages), messages
+    assert any("'driver' is a required property" in m for m in messages), messages
 
 
 def test_gpu_operator_renders_role_values(tmp_path):
@@ -269,7 +280,7 @@ def test_gpu_operator_renders_role_values(tmp_path):
     policy = next(d for d in docs if d["kind"] == "ClusterPolicy")
     spec = policy["spec"]
     assert spec["driver"]["enabled"] is False and spec["toolkit"]["enabled"] is False
-    assert spec["operator"]["defaultRuntime"] == "containerd"
+    assert "defaultRuntime" not in spec["operator"]  # gone from the real chart's values
     assert spec["devicePlugin"]["config"] == {"name": "time-slicing-config", "default": "any"}
     assert spec["dcgmExporter"]["serviceMonitor"]["enabled"] is True
     assert spec["migManager"]["enabled"] is False

@@ -18,7 +18,6 @@ from kubernetes import client
 from waiting import wait_for
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-CRD_FILE = os.path.join(ROOT, 'tests', 'testbed', 'charts', 'gpu-operator', 'crds', 'nvidia.com_clusterpolicies.yaml')
 FAULTS = 'testbed.mlops.platform/faults'
 GPU_NODE = 'gpu-1'
 OPERATOR_NS = 'gpu-operator'
@@ -232,23 +231,20 @@ def test_not_ready_fault_is_visible_and_reversible(core, gpu_node):
 # ------------------------------------------------------------------------------------------ GPU operator
 
 def ensure_crd(k8s):
-    """Install the stand-in chart's ClusterPolicy CRD when the cluster does not have it."""
+    """The cluster must serve the real ClusterPolicy CRD (the testbed installs it from the upstream chart data)."""
     ext = client.ApiextensionsV1Api(k8s)
     try:
-        ext.read_custom_resource_definition('clusterpolicies.nvidia.com')
-        return
+        crd = ext.read_custom_resource_definition('clusterpolicies.nvidia.com')
     except client.ApiException as exc:
         if exc.status != 404:
             raise
-    with open(CRD_FILE, encoding='utf-8') as handle:
-        ext.create_custom_resource_definition(yaml.safe_load(handle))
-    wait_for(lambda: any(c.type == 'Established' and c.status == 'True'
-                         for c in ext.read_custom_resource_definition('clusterpolicies.nvidia.com').status.conditions or []),
-             30, 'CRD established')
+        pytest.fail('the cluster does not serve clusterpolicies.nvidia.com: `testbed.py up` installs the real CRDs '
+                    'from the upstream chart data (MLOPS_UPSTREAM_DATA)')
+    assert any(c.type == 'Established' and c.status == 'True' for c in crd.status.conditions or []), crd.status
 
 
 def policy_body(name, config_name=None):
-    """A ClusterPolicy with every operand section the stand-in CRD requires."""
+    """A ClusterPolicy with every operand section the real CRD requires."""
     spec = {section: {} for section in ('operator', 'daemonsets')}
     spec.update({section: {'enabled': True} for section in ('driver', 'toolkit', 'dcgm', 'dcgmExporter', 'gfd')})
     spec['nodeStatusExporter'] = {'enabled': False}

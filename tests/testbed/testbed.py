@@ -16,6 +16,11 @@ Environment:
     MLOPS_TESTBED_STATE   certificates, kubeconfigs, data, logs, PIDs (default $MLOPS_TESTBED_CACHE/state)
     MLOPS_TESTBED_PORT    kube-apiserver port (default 16443); the other components use the next five
     MLOPS_TESTBED_POOLS   node agent pool configuration (default tests/testbed/pools/default.yaml)
+    MLOPS_UPSTREAM_DATA   the real charts' data files, whose CRDs the testbed serves (default
+                          ../shared/upstream-charts beside the checkout); `up` fails when it is missing
+
+The served CRDs are the upstream ones, down-levelled for v1.20 by crd_downlevel.py; what was removed
+from each is written to $MLOPS_TESTBED_STATE/crds-downlevel.json and summarised by `up`.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ BIN = os.path.join(CACHE, "bin")
 STATE = os.environ.get("MLOPS_TESTBED_STATE", os.path.join(CACHE, "state"))
 PORT = int(os.environ.get("MLOPS_TESTBED_PORT", "16443"))
 DEFAULT_POOLS = os.environ.get("MLOPS_TESTBED_POOLS", os.path.join(HERE, "pools", "default.yaml"))
+UPSTREAM = os.path.abspath(os.environ.get("MLOPS_UPSTREAM_DATA", os.path.join(HERE, "..", "..", "..", "shared", "upstream-charts")))
+CRD_REPORT = "crds-downlevel.json"
 
 PORTS = {
     "apiserver": PORT,
@@ -95,7 +102,16 @@ def ensure_pki():
 
     pki = path("pki")
     if os.path.exists(os.path.join(pki, "complete")):
-        return
+        if _pki_current(pki):
+            return
+        # Made by an earlier version without key identifiers, which Python 3.13's default TLS
+        # verification (VERIFY_X509_STRICT) refuses: stop what runs on it and issue a new one.
+        log("the PKI in %s lacks key identifiers (refused by strict X.509 verification): re-issuing it" % pki)
+        for name in reversed(COMPONENTS):
+            stop_process(name)
+        # Service-account tokens in etcd were signed with the old key: start from empty data.
+        _remove_data()
+        shutil.rmtree(pki)
     os.makedirs(pki, exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc)
     pem = serialization.Encoding.PEM
@@ -116,6 +132,8 @@ def ensure_pki():
         .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     save_key("ca", ca_key)
@@ -133,6 +151,8 @@ def ensure_pki():
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=3650))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         )
         if server:
             names = ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
@@ -158,6 +178,20 @@ def ensure_pki():
         handle.write(sa_key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo))
     with open(os.path.join(pki, "complete"), "w") as handle:
         handle.write("ok\n")
+
+
+def _pki_current(pki):
+    """True when the CA certificate carries the key identifiers strict X.509 verification requires."""
+    from cryptography import x509
+
+    try:
+        with open(os.path.join(pki, "ca.crt"), "rb") as handle:
+            cert = x509.load_pem_x509_certificate(handle.read())
+        cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+        cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return False
+    return True
 
 
 def kubeconfig_path(stem="admin"):
@@ -282,6 +316,22 @@ def api_get(api_path, timeout=5.0):
         return response.status, response.read()
 
 
+def api_request(method, api_path, body=None, timeout=60.0):
+    """A JSON request to the API server; returns (status, decoded body). HTTP errors are returned, not raised."""
+    url = "https://127.0.0.1:%d%s" % (PORTS["apiserver"], api_path)
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, context=_ssl_context(), timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as err:
+        payload = err.read()
+        try:
+            return err.code, json.loads(payload)
+        except ValueError:
+            return err.code, {"message": payload.decode(errors="replace")}
+
+
 def api_ready():
     try:
         status, _body = api_get("/readyz", timeout=2.0)
@@ -316,6 +366,89 @@ def default_service_account_exists():
         return status == 200
     except (urllib.error.URLError, OSError, ssl.SSLError):
         return False
+
+
+# --------------------------------------------------------------------------------------------
+# The real CRDs, from the upstream chart data, down-levelled for v1.20
+# --------------------------------------------------------------------------------------------
+
+CRD_API = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+
+
+def _put_crd(crd):
+    """Create the CRD, or replace the one of that name (whoever made it) with it."""
+    name = crd["metadata"]["name"]
+    status, current = api_request("GET", "%s/%s" % (CRD_API, name))
+    if status == 404:
+        status, body = api_request("POST", CRD_API, crd)
+    elif status == 200:
+        crd = dict(crd, metadata=dict(crd["metadata"], resourceVersion=current["metadata"]["resourceVersion"]))
+        status, body = api_request("PUT", "%s/%s" % (CRD_API, name), crd)
+    else:
+        body = current
+    if status not in (200, 201):
+        raise SystemExit("the API server refused CRD %s (HTTP %d): %s" % (name, status, body.get("message", body)))
+
+
+def _crd_established(name):
+    status, body = api_request("GET", "%s/%s" % (CRD_API, name))
+    conditions = (body.get("status") or {}).get("conditions") or [] if status == 200 else []
+    return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
+
+
+def _upstream_digest():
+    """A digest of the upstream CRD files and of the down-level code, to skip a repeated install."""
+    import glob  # pylint: disable=import-outside-toplevel
+    import hashlib  # pylint: disable=import-outside-toplevel
+
+    digest = hashlib.sha256()
+    files = [os.path.join(HERE, "crd_downlevel.py")]
+    for source in ("gpu-operator", "kserve", "prometheus-operator-crds"):
+        files += sorted(glob.glob(os.path.join(UPSTREAM, source, "**", "*.yaml"), recursive=True))
+    for file_path in files:
+        digest.update(file_path.encode())
+        with open(file_path, "rb") as handle:
+            digest.update(handle.read())
+    return digest.hexdigest()
+
+
+def install_crds(fresh_apiserver):
+    """Serve the upstream CRDs: down-level, create or replace, wait until Established, write the report.
+
+    A testbed that already serves them from unchanged data is left as it is.
+    """
+    if not os.path.isdir(UPSTREAM):
+        raise SystemExit("cannot serve the real CRDs: upstream chart data not found at %s (set MLOPS_UPSTREAM_DATA "
+                         "to the directory that holds the real charts' data files)" % UPSTREAM)
+    digest = _upstream_digest()
+    try:
+        with open(path(CRD_REPORT)) as handle:
+            previous = json.load(handle)
+    except (OSError, ValueError):
+        previous = {}
+    if not fresh_apiserver and previous.get("digest") == digest and all(_crd_established(n) for n in previous.get("crds", {})):
+        return
+    sys.path.insert(0, HERE)
+    try:
+        import crd_downlevel  # pylint: disable=import-outside-toplevel
+    finally:
+        sys.path.remove(HERE)
+    try:
+        crds, rows = crd_downlevel.report(UPSTREAM)
+    except FileNotFoundError as err:
+        raise SystemExit("cannot serve the real CRDs: %s" % err)
+    for crd in crds:
+        _put_crd(crd)
+    for crd in crds:
+        name = crd["metadata"]["name"]
+        wait_for(lambda name=name: _crd_established(name), 120, "CRD %s to be Established" % name, "kube-apiserver")
+    with open(path(CRD_REPORT), "w") as handle:
+        json.dump({"upstream": UPSTREAM, "digest": digest, "crds": rows}, handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    changed = [line for line, name in zip(crd_downlevel.summary(rows), sorted(rows)) if rows[name]["total"]]
+    log("serving %d upstream CRDs from %s; down-levelled for v1.20 (report: %s):" % (len(crds), UPSTREAM, path(CRD_REPORT)))
+    for line in changed:
+        log("  " + line)
 
 
 # --------------------------------------------------------------------------------------------
@@ -478,6 +611,10 @@ def ensure_ports_free(component):
 def cmd_up(args):
     started = time.monotonic()
     pools = os.path.abspath(args.pools or DEFAULT_POOLS)
+    if not os.path.isdir(UPSTREAM):
+        raise SystemExit("upstream chart data not found at %s: the testbed serves the real charts' CRDs from it. "
+                         "Set MLOPS_UPSTREAM_DATA to the directory that holds them (default: ../shared/upstream-charts "
+                         "beside the checkout)." % UPSTREAM)
     ensure_binaries()
     os.makedirs(STATE, exist_ok=True)
     ensure_pki()
@@ -495,6 +632,7 @@ def cmd_up(args):
         start_process("kube-apiserver", apiserver_argv())
         fresh.append("kube-apiserver")
     wait_for(api_ready, 120, "kube-apiserver /readyz", "kube-apiserver")
+    install_crds("kube-apiserver" in fresh)
 
     for name, argv in (("kube-controller-manager", controller_manager_argv()), ("kube-scheduler", scheduler_argv())):
         if read_pid(name) is None:
@@ -547,15 +685,19 @@ def cmd_status(_args):
     return 0 if running else 1
 
 
+def _remove_data():
+    for stale in ("etcd", "agent.ready", "agent.pools", CRD_REPORT):
+        target = path(stale)
+        if os.path.isdir(target):
+            shutil.rmtree(target)
+        elif os.path.exists(target):
+            os.unlink(target)
+
+
 def cmd_down(args):
     stopped = [name for name in reversed(COMPONENTS) if stop_process(name)]
     if not args.keep_data:
-        for stale in ("etcd", "agent.ready", "agent.pools"):
-            target = path(stale)
-            if os.path.isdir(target):
-                shutil.rmtree(target)
-            elif os.path.exists(target):
-                os.unlink(target)
+        _remove_data()
     log("stopped %s" % (", ".join(stopped) if stopped else "nothing (was not running)"))
     return 0
 

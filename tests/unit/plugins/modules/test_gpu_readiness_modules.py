@@ -8,7 +8,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
-import threading
 
 import pytest
 
@@ -100,16 +99,15 @@ def test_api_error_fails_cleanly(monkeypatch):
 
 def test_wait_until_ready(monkeypatch):
     api = broken_api()
-    timer = threading.Timer(0.3, lambda: api.put(NODES, BASELINE["nodes"][1]))
-    timer.daemon = True
-    timer.start()
-    failed, result = run_module(monkeypatch, gpu_readiness, {"min_nodes": 2, "wait": True, "timeout": 20}, api)
+    # Fixed once the module is known to be waiting (its node watch has started), not after a delay.
+    fired = api.when(api.watching(NODES), lambda: api.put(NODES, BASELINE["nodes"][1]))
+    failed, result = run_module(monkeypatch, gpu_readiness, {"min_nodes": 2, "wait": True, "timeout": 120}, api)
     api.shutdown()
+    assert fired.is_set(), "the module returned before it watched the nodes"
     assert failed is False
     assert result["ready"] is True
     assert result["timed_out"] is False
     assert result["progress"][0]["ready"] is False and result["progress"][-1]["ready"] is True
-    assert result["elapsed"] < 20
 
 
 def test_wait_timeout_message(monkeypatch):
