@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, mlops.platform contributors
-# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Paginated lists and resourceVersion-based watches over the raw Kubernetes REST API.
 
 The code talks to a small *transport* interface so that it can be tested with a fake:
@@ -243,7 +243,7 @@ class Informer(object):
                 pass
 
 
-def wait_for(informers, evaluate, deadline, on_change=None, clock=time.monotonic, events=None):
+def watch_until(informers, evaluate, deadline, on_change=None, clock=time.monotonic, events=None):
     """Start informers, re-evaluate on every change, return the first truthy verdict or the last one.
 
     ``evaluate()`` returns ``(done, verdict)``; ``on_change(verdict)`` is called on every evaluation.
