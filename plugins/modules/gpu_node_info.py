@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, mlops.platform contributors
-# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -18,50 +18,10 @@ description:
     failing because the cluster is not ready.
   - Lists are paginated, so the number of API requests grows with the number of pages, never with the number of
     nodes.
-options:
-  label_selectors:
-    description:
-      - Label selectors that pick the GPU nodes. A node matching any of them is selected.
-      - An empty list selects every node.
-    type: list
-    elements: str
-    default: ["accelerator=nvidia-gpu"]
-  min_nodes:
-    description:
-      - Minimum number of healthy selected nodes for RV(ready) to be true.
-    type: int
-    default: 1
-  require_all_nodes:
-    description:
-      - When V(true), RV(ready) requires every selected node to be healthy.
-    type: bool
-    default: false
-  gpus_per_node:
-    description:
-      - Expected number of physical GPUs allocatable per node (times the time-slicing replicas, if any).
-    type: int
-  resource:
-    description:
-      - The extended resource GPU work will request, V(nvidia.com/gpu), V(nvidia.com/gpu.shared) or
-        V(nvidia.com/mig-<profile>).
-    type: str
-    default: nvidia.com/gpu
-  check_operator:
-    description:
-      - Also inspect the NVIDIA GPU operator ClusterPolicy, operand DaemonSets and operand pods.
-    type: bool
-    default: true
-  operator_namespace:
-    description:
-      - Namespace of the GPU operator operands.
-    type: str
-    default: gpu-operator
-  page_size:
-    description:
-      - Page size (C(limit)) of the list requests.
-    type: int
-    default: 500
+options: {}
 extends_documentation_fragment:
+  - mlops.platform.gpu_nodes
+  - mlops.platform.gpu_nodes.CHECK
   - kubernetes.core.k8s_auth_options
   - mlops.platform.attributes
   - mlops.platform.attributes.READ_ONLY
