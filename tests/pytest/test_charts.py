@@ -23,7 +23,7 @@ import uuid
 import pytest
 import yaml
 
-from waiting import wait_for
+from waiting import poll_until
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CHARTS_DIR = os.path.join(ROOT, "tests", "testbed", "charts")
@@ -333,7 +333,7 @@ def test_kserve_config(tmp_path):
 
 
 def _wait(predicate, timeout, what):
-    return wait_for(predicate, timeout, what, interval=2)
+    return poll_until(predicate, timeout, what, interval=2)
 
 
 def _ensure_namespace(core, name):
