@@ -426,3 +426,24 @@ def api_client_from_module(module):
 def api_transport_from_module(module, request_timeout=30):
     """An :class:`ApiTransport` over :func:`api_client_from_module`. Raises kubernetes.core's CoreException."""
     return ApiTransport(api_client_from_module(module), request_timeout=request_timeout)
+
+
+def run_on_api(module, params, validate, transport_from_module, work, failure):
+    """The frame every GPU module runs in; returns ``work(transport)``.
+
+    ``validate(params)`` returns an error message for invalid inputs, and the module fails with it before any
+    API request. Then the transport is built with ``transport_from_module(module)`` (the module passes its own
+    reference, so unit tests can swap in a fake API). An :class:`ApiError` fails the module with
+    ``failure % error`` and the error's ``changed`` (set by work that created something first); any other error,
+    kubernetes.core's CoreException for a bad configuration included, fails it with that error's own message.
+    """
+    error = validate(params)
+    if error:
+        module.fail_json(msg=error)
+    try:
+        return work(transport_from_module(module))
+    except ApiError as err:
+        module.fail_json(msg=failure % err, changed=getattr(err, "changed", False))
+    except Exception as err:  # pylint: disable=broad-except
+        module.fail_from_exception(err)
+    return None

@@ -313,7 +313,7 @@ from ansible_collections.mlops.platform.plugins.module_utils.gpu_cluster import 
     validate_check_params,
     verdict_message,
 )
-from ansible_collections.mlops.platform.plugins.module_utils.k8s_watch import ApiError, api_transport_from_module
+from ansible_collections.mlops.platform.plugins.module_utils.k8s_watch import api_transport_from_module, run_on_api
 
 
 def argument_spec():
@@ -329,18 +329,9 @@ def argument_spec():
 def main():
     module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
-    error = validate_check_params(params)
-    if error:
-        module.fail_json(msg=error)
-    try:
-        transport = api_transport_from_module(module)
-        result = run_check(transport, params, log=module.debug)
-    except ApiError as err:
-        module.fail_json(msg="Kubernetes API error while checking GPU readiness: %s" % err)
-        return
-    except Exception as err:  # pylint: disable=broad-except
-        module.fail_from_exception(err)
-        return
+    result = run_on_api(module, params, validate_check_params, api_transport_from_module,
+                        lambda transport: run_check(transport, params, log=module.debug),
+                        "Kubernetes API error while checking GPU readiness: %s")
     result["changed"] = False
     msg = verdict_message(result)
     if not result["ready"] and params["fail_on_not_ready"]:

@@ -249,7 +249,7 @@ from ansible_collections.mlops.platform.plugins.module_utils.gpu_smoke_run impor
     smoke_message,
     validate_smoke_params,
 )
-from ansible_collections.mlops.platform.plugins.module_utils.k8s_watch import ApiError, api_transport_from_module
+from ansible_collections.mlops.platform.plugins.module_utils.k8s_watch import api_transport_from_module, run_on_api
 
 
 def argument_spec():
@@ -261,20 +261,10 @@ def argument_spec():
 def main():
     module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
-    error = validate_smoke_params(params)
-    if error:
-        module.fail_json(msg=error)
     run_id = new_run_id()
-    try:
-        transport = api_transport_from_module(module)
-        result = run_smoke(transport, params, run_id, check_mode=module.check_mode)
-    except ApiError as err:
-        module.fail_json(msg="Kubernetes API error during the GPU smoke test (run %s): %s" % (run_id, err),
-                         changed=getattr(err, "changed", False))
-        return
-    except Exception as err:  # pylint: disable=broad-except
-        module.fail_from_exception(err)
-        return
+    result = run_on_api(module, params, validate_smoke_params, api_transport_from_module,
+                        lambda transport: run_smoke(transport, params, run_id, check_mode=module.check_mode),
+                        "Kubernetes API error during the GPU smoke test (run %s): %%s" % run_id)
     result["msg"] = smoke_message(result, module.check_mode)
     if not result["results"] and not module.check_mode:
         module.fail_json(**result)
