@@ -243,8 +243,8 @@ def ensure_crd(k8s):
     with open(CRD_FILE, encoding='utf-8') as handle:
         ext.create_custom_resource_definition(yaml.safe_load(handle))
     poll_until(lambda: any(c.type == 'Established' and c.status == 'True'
-                         for c in ext.read_custom_resource_definition('clusterpolicies.nvidia.com').status.conditions or []),
-             30, 'CRD established')
+                           for c in ext.read_custom_resource_definition('clusterpolicies.nvidia.com').status.conditions or []),
+               30, 'CRD established')
 
 
 def policy_body(name, config_name=None):
@@ -273,7 +273,7 @@ def cluster_policy(k8s, custom):
             raise
     apps = client.AppsV1Api(k8s)
     poll_until(lambda: not apps.list_namespaced_daemon_set(OPERATOR_NS, label_selector='app.kubernetes.io/managed-by=gpu-operator').items,
-             60, 'operand DaemonSets to be removed')
+               60, 'operand DaemonSets to be removed')
 
 
 def policy_state(custom, name):
@@ -320,7 +320,7 @@ def test_gfd_and_operand_faults_are_visible_and_reversible(k8s, core, custom, cl
     set_faults(core, gpu_node, ['operand-not-ready'])
     apps = client.AppsV1Api(k8s)
     poll_until(lambda: apps.read_namespaced_daemon_set('nvidia-device-plugin-daemonset', OPERATOR_NS).status.number_ready == 1, 30,
-             'operand numberReady below desired')
+               'operand numberReady below desired')
     pod = [p for p in core.list_namespaced_pod(OPERATOR_NS, label_selector='app=nvidia-device-plugin-daemonset').items
            if p.spec.node_name == gpu_node][0]
     assert pod.status.phase == 'Pending' and pod.status.init_container_statuses[0].state.waiting.reason == 'PodInitializing'
@@ -356,7 +356,7 @@ def test_time_slicing_config_multiplies_allocatable(k8s, core, custom, cluster_p
         core.delete_namespaced_config_map(config_name, OPERATOR_NS)
     custom.delete_cluster_custom_object('nvidia.com', 'v1', 'clusterpolicies', cluster_policy)
     poll_until(lambda: gpu_allocatable(node(core, 'gpu-0')) == 4 and 'nvidia.com/gpu.replicas' not in node(core, 'gpu-0')['metadata']['labels'],
-             30, 'sharing and GFD labels gone with the ClusterPolicy')
+               30, 'sharing and GFD labels gone with the ClusterPolicy')
 
 
 # ------------------------------------------------------------------------------------------ storage

@@ -13,6 +13,7 @@ from ansible_collections.mlops.platform.plugins.modules import gpu_smoke_test
 from ansible_collections.mlops.platform.tests.unit.plugins.module_utils.test_gpu_smoke_run import JOBS, PODS, cluster
 from ansible_collections.mlops.platform.tests.unit.plugins.modules.gpu_module_utils import run_module
 
+
 def test_all_pass_and_cleanup(monkeypatch):
     api = cluster()
     failed, result = run_module(monkeypatch, gpu_smoke_test, {"namespace": "smoke"}, api)
