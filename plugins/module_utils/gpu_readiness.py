@@ -15,6 +15,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.mlops.platform.plugins.module_utils.gpu_vocabulary import (
+    BLOCKING_TAINT_EFFECTS,
     CONDITION_TAINT_PREFIX,
     DEFAULT_OPERATOR_NAMESPACE,
     GPU_RESOURCE,
@@ -160,7 +161,7 @@ def selector_matches(selector, labels):
     return True
 
 
-def untolerated_taints(taints, tolerations, effects=("NoSchedule", "NoExecute")):
+def untolerated_taints(taints, tolerations, effects=BLOCKING_TAINT_EFFECTS):
     """Taints (with the given effects) that no toleration tolerates."""
     result = []
     for taint in taints or []:
@@ -459,7 +460,7 @@ def evaluate_node(node, resource=GPU_RESOURCE, gpus_per_node=None, operator_pods
             )
 
     for taint in (node.get("spec") or {}).get("taints") or []:
-        if taint.get("effect") not in ("NoSchedule", "NoExecute"):
+        if taint.get("effect") not in BLOCKING_TAINT_EFFECTS:
             continue
         if is_spot_taint(taint):
             hints.append(

@@ -146,6 +146,8 @@ TOLERATION_KEYS = ("key", "operator", "value", "effect", "tolerationSeconds")
 TOLERATION_OPERATORS = ("Equal", "Exists")
 TOLERATION_EFFECTS = ("", "NoSchedule", "PreferNoSchedule", "NoExecute")
 TAINT_EFFECTS = TOLERATION_EFFECTS[1:]
+# Effects that keep a pod off a node (PreferNoSchedule only steers the scheduler).
+BLOCKING_TAINT_EFFECTS = ("NoSchedule", "NoExecute")
 # Taints the node lifecycle controller sets and clears with the node's conditions.
 CONDITION_TAINT_PREFIX = "node.kubernetes.io/"
 
