@@ -31,6 +31,7 @@ __metaclass__ = type
 
 import re
 from collections import namedtuple
+from functools import lru_cache
 
 # --------------------------------------------------------------------------- extended resources
 
@@ -57,6 +58,11 @@ def parse_mig_profile(profile):
     """Parse a profile in profile spelling (``1g.10gb+me``) into a :class:`MigProfile`, or None."""
     if not isinstance(profile, str):
         return None
+    return _parse_mig_profile(profile)
+
+
+@lru_cache(maxsize=256)
+def _parse_mig_profile(profile):
     match = _MIG_PROFILE_RE.match(profile)
     if not match:
         return None
@@ -187,16 +193,21 @@ _ANY = "\x00any"
 def _taints_tolerated_by(toleration):
     """Representatives of every kind of taint ``toleration`` tolerates (one per effect it allows)."""
     operator = toleration.get("operator") or "Equal"
-    key = toleration.get("key") or _ANY
-    value = _ANY if operator == "Exists" else (toleration.get("value") or "")
-    effects = [toleration["effect"]] if toleration.get("effect") else TAINT_EFFECTS
-    return [{"key": key, "value": value, "effect": effect} for effect in effects]
+    return _representative_taints(toleration.get("key") or _ANY,
+                                  _ANY if operator == "Exists" else (toleration.get("value") or ""),
+                                  toleration.get("effect") or "")
+
+
+@lru_cache(maxsize=256)
+def _representative_taints(key, value, effect):
+    return tuple({"key": key, "value": value, "effect": e} for e in ([effect] if effect else TAINT_EFFECTS))
 
 
 def toleration_covers(existing, wanted):
     """True when toleration ``existing`` tolerates every taint that ``wanted`` tolerates, for at least as long."""
-    if not all(toleration_tolerates(existing, taint) for taint in _taints_tolerated_by(wanted)):
-        return False
+    for taint in _taints_tolerated_by(wanted):
+        if not toleration_tolerates(existing, taint):
+            return False
     e_secs = existing.get("tolerationSeconds")
     if e_secs is not None:
         w_secs = wanted.get("tolerationSeconds")
