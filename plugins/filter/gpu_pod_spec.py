@@ -1,7 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) mlops.platform maintainers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""GPU-aware pod spec filters. Documentation lives in the sidecar ``<filter name>.yml`` files."""
+"""GPU-aware filters: pod specs, tolerations, node affinity, JupyterHub profiles, KServe InferenceServices.
+
+Each filter only translates the renderer's GpuSpecError into AnsibleFilterError; the logic lives in
+module_utils (gpu_pod_spec, jupyterhub_profiles, inference_service). Documentation lives in the sidecar
+``<filter name>.yml`` files.
+"""
 
 from __future__ import absolute_import, division, print_function
 
@@ -10,13 +15,13 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.mlops.platform.plugins.module_utils.gpu_pod_spec import (
-    GpuSpecError,
     gpu_node_affinity as _gpu_node_affinity,
     gpu_tolerations as _gpu_tolerations,
     render_gpu_pod_spec,
-    render_inference_service,
-    render_jupyterhub_profiles,
 )
+from ansible_collections.mlops.platform.plugins.module_utils.inference_service import render_inference_service
+from ansible_collections.mlops.platform.plugins.module_utils.jupyterhub_profiles import render_jupyterhub_profiles
+from ansible_collections.mlops.platform.plugins.module_utils.k8s_values import GpuSpecError
 
 
 def _call(filter_name, func, *args, **kwargs):

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, mlops.platform contributors
-# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Glue between the API (k8s_watch) and the pure verdicts (gpu_readiness).
 
 Used by the gpu_readiness and gpu_node_info modules; takes a transport so it can run against a fake.
@@ -13,20 +13,23 @@ __metaclass__ = type
 import time
 
 from ansible_collections.mlops.platform.plugins.module_utils.gpu_readiness import (
-    DEFAULT_LABEL_SELECTORS,
     GpuReadinessError,
     evaluate,
     state_signature,
     summarize,
     validate_resource,
 )
+from ansible_collections.mlops.platform.plugins.module_utils.gpu_vocabulary import (
+    CLUSTERPOLICY_PATH,
+    DEFAULT_LABEL_SELECTORS,
+    DEFAULT_OPERATOR_NAMESPACE,
+    GPU_RESOURCE,
+)
 from ansible_collections.mlops.platform.plugins.module_utils.k8s_watch import (
     DEFAULT_PAGE_SIZE,
     Informer,
-    wait_for,
+    watch_until,
 )
-
-CLUSTERPOLICY_PATH = "/apis/nvidia.com/v1/clusterpolicies"
 
 
 def check_argument_spec(**extra):
@@ -36,9 +39,9 @@ def check_argument_spec(**extra):
         min_nodes=dict(type="int", default=1),
         require_all_nodes=dict(type="bool", default=False),
         gpus_per_node=dict(type="int"),
-        resource=dict(type="str", default="nvidia.com/gpu"),
+        resource=dict(type="str", default=GPU_RESOURCE),
         check_operator=dict(type="bool", default=True),
-        operator_namespace=dict(type="str", default="gpu-operator"),
+        operator_namespace=dict(type="str", default=DEFAULT_OPERATOR_NAMESPACE),
         page_size=dict(type="int", default=DEFAULT_PAGE_SIZE),
     )
     spec.update(extra)
@@ -69,7 +72,7 @@ def verdict_message(result):
     return summarize(result)
 
 
-def build_informers(transport, label_selectors, check_operator=True, operator_namespace="gpu-operator",
+def build_informers(transport, label_selectors, check_operator=True, operator_namespace=DEFAULT_OPERATOR_NAMESPACE,
                     page_size=DEFAULT_PAGE_SIZE, watch_timeout=60):
     """One informer per node label selector, plus ClusterPolicies, DaemonSets and Pods of the operator."""
     informers = []
@@ -108,11 +111,11 @@ def verdict_from(informers, params):
         clusterpolicies=clusterpolicies,
         daemonsets=daemonsets,
         pods=pods,
-        resource=params.get("resource") or "nvidia.com/gpu",
+        resource=params.get("resource") or GPU_RESOURCE,
         min_nodes=params.get("min_nodes", 1),
         gpus_per_node=params.get("gpus_per_node"),
         check_operator=params.get("check_operator", True),
-        operator_namespace=params.get("operator_namespace") or "gpu-operator",
+        operator_namespace=params.get("operator_namespace") or DEFAULT_OPERATOR_NAMESPACE,
         require_all_nodes=params.get("require_all_nodes", False),
     )
 
@@ -138,7 +141,7 @@ def run_check(transport, params, clock=time.monotonic, log=None):
         transport,
         params.get("label_selectors"),
         check_operator=params.get("check_operator", True),
-        operator_namespace=params.get("operator_namespace") or "gpu-operator",
+        operator_namespace=params.get("operator_namespace") or DEFAULT_OPERATOR_NAMESPACE,
         page_size=params.get("page_size") or DEFAULT_PAGE_SIZE,
     )
     progress = []
@@ -167,7 +170,7 @@ def run_check(transport, params, clock=time.monotonic, log=None):
             result = verdict_from(informers, params)
             return result["ready"], result
 
-        done, latest = wait_for(informers, _evaluate, deadline, on_change=record, clock=clock)
+        done, latest = watch_until(informers, _evaluate, deadline, on_change=record, clock=clock)
         verdict = latest or verdict
         timed_out = not done
     result = dict(verdict)

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, mlops.platform contributors
-# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Pure GPU readiness verdicts.
 
 Every function here works on plain dicts shaped like Kubernetes API objects
@@ -14,44 +14,35 @@ __metaclass__ = type
 
 import re
 
-GPU_RESOURCE = "nvidia.com/gpu"
-MIG_RESOURCE_PREFIX = "nvidia.com/mig-"
-DEFAULT_LABEL_SELECTORS = ["accelerator=nvidia-gpu"]
-DEFAULT_OPERATOR_NAMESPACE = "gpu-operator"
-
-# Labels written by GPU Feature Discovery (GFD).
-LABEL_PRODUCT = "nvidia.com/gpu.product"
-LABEL_MEMORY = "nvidia.com/gpu.memory"
-LABEL_COUNT = "nvidia.com/gpu.count"
-LABEL_DRIVER_MAJOR = "nvidia.com/cuda.driver.major"
-LABEL_DRIVER_MINOR = "nvidia.com/cuda.driver.minor"
-LABEL_DRIVER_REV = "nvidia.com/cuda.driver.rev"
-LABEL_DRIVER_FULL = "nvidia.com/cuda.driver-version.full"
-LABEL_CUDA_MAJOR = "nvidia.com/cuda.runtime.major"
-LABEL_CUDA_MINOR = "nvidia.com/cuda.runtime.minor"
-LABEL_CUDA_FULL = "nvidia.com/cuda.runtime-version.full"
-LABEL_MIG_STRATEGY = "nvidia.com/mig.strategy"
-LABEL_MIG_CONFIG_STATE = "nvidia.com/mig.config.state"
-LABEL_REPLICAS = "nvidia.com/gpu.replicas"
-LABEL_SHARING_STRATEGY = "nvidia.com/gpu.sharing-strategy"
-
-# Labels/taints that mark spot (preemptible) capacity on common clouds.
-SPOT_LABELS = {
-    "kubernetes.azure.com/scalesetpriority": "spot",
-    "cloud.google.com/gke-spot": "true",
-    "eks.amazonaws.com/capacityType": "SPOT",
-}
-
-# Operand DaemonSets whose pod must be ready on every GPU node they target.
-NODE_CRITICAL_OPERANDS = (
-    "nvidia-driver-daemonset",
-    "nvidia-container-toolkit-daemonset",
-    "nvidia-device-plugin-daemonset",
-    "nvidia-operator-validator",
+from ansible_collections.mlops.platform.plugins.module_utils.gpu_vocabulary import (
+    BLOCKING_TAINT_EFFECTS,
+    CONDITION_TAINT_PREFIX,
+    DEFAULT_OPERATOR_NAMESPACE,
+    GPU_RESOURCE,
+    LABEL_COUNT,
+    LABEL_CUDA_FULL,
+    LABEL_CUDA_MAJOR,
+    LABEL_CUDA_MINOR,
+    LABEL_DRIVER_FULL,
+    LABEL_DRIVER_MAJOR,
+    LABEL_DRIVER_MINOR,
+    LABEL_DRIVER_REV,
+    LABEL_MEMORY,
+    LABEL_MIG_CONFIG_STATE,
+    LABEL_MIG_STRATEGY,
+    LABEL_PRODUCT,
+    LABEL_REPLICAS,
+    LABEL_SHARING_STRATEGY,
+    MIG_RESOURCE_PREFIX,
+    NODE_CRITICAL_OPERANDS,
+    format_mig_profile,
+    format_taint,
+    is_gpu_resource,
+    is_spot_node,
+    is_spot_taint,
+    parse_mig_resource,
+    toleration_tolerates,
 )
-
-# Resource names cannot contain "+": a "1g.10gb+me" profile is advertised as nvidia.com/mig-1g.10gb.me.
-_MIG_RE = re.compile(r"^nvidia\.com/mig-([1-9][0-9]*g\.[1-9][0-9]*gb(?:[.-][a-z0-9.]+)?)$")
 
 
 class GpuReadinessError(ValueError):
@@ -85,9 +76,7 @@ def _int_quantity(value):
 
 def validate_resource(resource):
     """Return the resource name if it is nvidia.com/gpu(.shared) or nvidia.com/mig-<profile>."""
-    if resource in (GPU_RESOURCE, GPU_RESOURCE + ".shared"):
-        return resource
-    if _MIG_RE.match(resource or ""):
+    if is_gpu_resource(resource):
         return resource
     raise GpuReadinessError(
         "resource must be nvidia.com/gpu, nvidia.com/gpu.shared or nvidia.com/mig-<profile> "
@@ -96,9 +85,9 @@ def validate_resource(resource):
 
 
 def mig_profile(resource):
-    """Return the MIG profile of a nvidia.com/mig-<profile> resource, else None."""
-    match = _MIG_RE.match(resource or "")
-    return match.group(1) if match else None
+    """Return the MIG profile (profile spelling, e.g. 1g.10gb+me) of a nvidia.com/mig-<profile> resource, else None."""
+    parsed = parse_mig_resource(resource)
+    return format_mig_profile(parsed) if parsed else None
 
 
 _SEL_SET_RE = re.compile(r"^\s*([^\s!=]+)\s+(in|notin)\s+\(([^)]*)\)\s*$")
@@ -172,24 +161,7 @@ def selector_matches(selector, labels):
     return True
 
 
-def toleration_tolerates(toleration, taint):
-    """True if one toleration tolerates one taint (Kubernetes semantics)."""
-    effect = toleration.get("effect")
-    if effect and effect != taint.get("effect"):
-        return False
-    key = toleration.get("key")
-    operator = toleration.get("operator") or "Equal"
-    if not key:
-        # An empty key with Exists matches every taint.
-        return operator == "Exists"
-    if key != taint.get("key"):
-        return False
-    if operator == "Exists":
-        return True
-    return (toleration.get("value") or "") == (taint.get("value") or "")
-
-
-def untolerated_taints(taints, tolerations, effects=("NoSchedule", "NoExecute")):
+def untolerated_taints(taints, tolerations, effects=BLOCKING_TAINT_EFFECTS):
     """Taints (with the given effects) that no toleration tolerates."""
     result = []
     for taint in taints or []:
@@ -198,11 +170,6 @@ def untolerated_taints(taints, tolerations, effects=("NoSchedule", "NoExecute"))
         if not any(toleration_tolerates(t, taint) for t in tolerations or []):
             result.append(taint)
     return result
-
-
-def format_taint(taint):
-    value = taint.get("value")
-    return "%s%s:%s" % (taint.get("key"), "=" + value if value else "", taint.get("effect"))
 
 
 # --------------------------------------------------------------------------- node facts
@@ -241,9 +208,7 @@ def node_facts(node, resource=GPU_RESOURCE):
     allocatable = status.get("allocatable") or {}
     ready_cond = node_condition(node, "Ready")
     taints = spec.get("taints") or []
-    spot = any(labels.get(k) == v for k, v in SPOT_LABELS.items()) or any(
-        t.get("key") in SPOT_LABELS for t in taints
-    )
+    spot = is_spot_node(labels, taints)
     memory = labels.get(LABEL_MEMORY)
     replicas = _int_quantity(labels.get(LABEL_REPLICAS))
     gpu_count = _int_quantity(labels.get(LABEL_COUNT))
@@ -495,13 +460,13 @@ def evaluate_node(node, resource=GPU_RESOURCE, gpus_per_node=None, operator_pods
             )
 
     for taint in (node.get("spec") or {}).get("taints") or []:
-        if taint.get("effect") not in ("NoSchedule", "NoExecute"):
+        if taint.get("effect") not in BLOCKING_TAINT_EFFECTS:
             continue
-        if taint.get("key") in SPOT_LABELS:
+        if is_spot_taint(taint):
             hints.append(
                 "spot node: taint %s; pods need a matching toleration and may be evicted at any time" % format_taint(taint)
             )
-        elif taint.get("key", "").startswith("node.kubernetes.io/"):
+        elif (taint.get("key") or "").startswith(CONDITION_TAINT_PREFIX):
             continue
         else:
             hints.append("taint %s: GPU pods need a matching toleration" % format_taint(taint))
@@ -525,7 +490,7 @@ def evaluate_node(node, resource=GPU_RESOURCE, gpus_per_node=None, operator_pods
             # Condition taints (node.kubernetes.io/*) come and go with the node's state and are reported
             # as such; only taints someone put on purpose hint at a missing toleration.
             taints = [t for t in (node.get("spec") or {}).get("taints") or []
-                      if not (t.get("key") or "").startswith("node.kubernetes.io/")]
+                      if not (t.get("key") or "").startswith(CONDITION_TAINT_PREFIX)]
             blocking = untolerated_taints(taints, pod_spec.get("tolerations"))
             if blocking:
                 problems.append(

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, mlops.platform contributors
-# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Paginated lists and resourceVersion-based watches over the raw Kubernetes REST API.
 
 The code talks to a small *transport* interface so that it can be tested with a fake:
@@ -243,7 +243,7 @@ class Informer(object):
                 pass
 
 
-def wait_for(informers, evaluate, deadline, on_change=None, clock=time.monotonic, events=None):
+def watch_until(informers, evaluate, deadline, on_change=None, clock=time.monotonic, events=None):
     """Start informers, re-evaluate on every change, return the first truthy verdict or the last one.
 
     ``evaluate()`` returns ``(done, verdict)``; ``on_change(verdict)`` is called on every evaluation.
@@ -408,20 +408,42 @@ class ApiTransport(object):
         return _WatchStream(self._call("GET", path, query, None, (10, float(timeout) + 10)))
 
 
-def api_transport_from_module(module, request_timeout=30):
-    """Build an ApiTransport from kubernetes.core's auth options (module params / K8S_AUTH_* env).
+def api_client_from_module(module):
+    """The ``kubernetes.client.ApiClient`` kubernetes.core builds from its auth options (module params / K8S_AUTH_*).
 
-    kubernetes.core's auth resolution is reused, but its dynamic client is not: that client runs API
-    discovery (several extra requests) that these modules do not need.
+    Goes through kubernetes.core's public ``get_api_client``, so configuration and auth errors are its own
+    ``CoreException("Could not create API client: ...")``. Its dynamic client is used only for the ApiClient
+    it wraps: the lists and watches here go through :class:`ApiTransport`. Building that dynamic client reads
+    kubernetes.core's discovery cache (a file in the temporary directory); only when that cache is cold does it
+    make its discovery requests (``/version`` and ``/apis``), which ``api_requests`` does not count.
     """
     # pylint: disable=import-outside-toplevel
-    import kubernetes
-    from ansible_collections.kubernetes.core.plugins.module_utils.k8s import client as k8s_client
+    from ansible_collections.kubernetes.core.plugins.module_utils.k8s.client import get_api_client
 
-    auth = k8s_client._create_auth_spec(module)  # pylint: disable=protected-access
-    configuration = k8s_client._create_configuration(auth)  # pylint: disable=protected-access
-    headers = k8s_client._create_headers(module)  # pylint: disable=protected-access
-    api_client = kubernetes.client.ApiClient(configuration)
-    for header, value in headers.items():
-        k8s_client._set_header(api_client, header, value)  # pylint: disable=protected-access
-    return ApiTransport(api_client, request_timeout=request_timeout)
+    return get_api_client(module).client.client
+
+
+def api_transport_from_module(module, request_timeout=30):
+    """An :class:`ApiTransport` over :func:`api_client_from_module`. Raises kubernetes.core's CoreException."""
+    return ApiTransport(api_client_from_module(module), request_timeout=request_timeout)
+
+
+def run_on_api(module, params, validate, transport_from_module, work, failure):
+    """The frame every GPU module runs in; returns ``work(transport)``.
+
+    ``validate(params)`` returns an error message for invalid inputs, and the module fails with it before any
+    API request. Then the transport is built with ``transport_from_module(module)`` (the module passes its own
+    reference, so unit tests can swap in a fake API). An :class:`ApiError` fails the module with
+    ``failure % error`` and the error's ``changed`` (set by work that created something first); any other error,
+    kubernetes.core's CoreException for a bad configuration included, fails it with that error's own message.
+    """
+    error = validate(params)
+    if error:
+        module.fail_json(msg=error)
+    try:
+        return work(transport_from_module(module))
+    except ApiError as err:
+        module.fail_json(msg=failure % err, changed=getattr(err, "changed", False))
+    except Exception as err:  # pylint: disable=broad-except
+        module.fail_from_exception(err)
+    return None

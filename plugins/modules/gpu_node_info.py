@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, mlops.platform contributors
-# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -18,50 +18,10 @@ description:
     failing because the cluster is not ready.
   - Lists are paginated, so the number of API requests grows with the number of pages, never with the number of
     nodes.
-options:
-  label_selectors:
-    description:
-      - Label selectors that pick the GPU nodes. A node matching any of them is selected.
-      - An empty list selects every node.
-    type: list
-    elements: str
-    default: ["accelerator=nvidia-gpu"]
-  min_nodes:
-    description:
-      - Minimum number of healthy selected nodes for RV(ready) to be true.
-    type: int
-    default: 1
-  require_all_nodes:
-    description:
-      - When V(true), RV(ready) requires every selected node to be healthy.
-    type: bool
-    default: false
-  gpus_per_node:
-    description:
-      - Expected number of physical GPUs allocatable per node (times the time-slicing replicas, if any).
-    type: int
-  resource:
-    description:
-      - The extended resource GPU work will request, V(nvidia.com/gpu), V(nvidia.com/gpu.shared) or
-        V(nvidia.com/mig-<profile>).
-    type: str
-    default: nvidia.com/gpu
-  check_operator:
-    description:
-      - Also inspect the NVIDIA GPU operator ClusterPolicy, operand DaemonSets and operand pods.
-    type: bool
-    default: true
-  operator_namespace:
-    description:
-      - Namespace of the GPU operator operands.
-    type: str
-    default: gpu-operator
-  page_size:
-    description:
-      - Page size (C(limit)) of the list requests.
-    type: int
-    default: 500
+options: {}
 extends_documentation_fragment:
+  - mlops.platform.gpu_nodes
+  - mlops.platform.gpu_nodes.CHECK
   - kubernetes.core.k8s_auth_options
   - mlops.platform.attributes
   - mlops.platform.attributes.READ_ONLY
@@ -106,161 +66,24 @@ total_nodes:
   type: int
   sample: 2
 nodes:
-  description: One entry per selected node, sorted by name.
+  description:
+    - One entry per selected node, sorted by name, with the same keys as RV(mlops.platform.gpu_readiness#module:nodes)
+      (C(name), C(ok), C(ready), C(schedulable), C(resource), C(capacity), C(allocatable), C(mig_resources),
+      C(product), C(memory_mib), C(gpu_count), C(driver), C(cuda), C(mig_strategy), C(mig_config_state),
+      C(sharing_replicas), C(sharing_strategy), C(taints), C(spot), C(problems), C(hints)).
   returned: always
   type: list
   elements: dict
-  contains:
-    name:
-      description: Node name.
-      type: str
-      returned: always
-      sample: gpu-0
-    ok:
-      description: True when the node has no problems.
-      type: bool
-      returned: always
-      sample: true
-    ready:
-      description: The node's C(Ready) condition is C(True).
-      type: bool
-      returned: always
-      sample: true
-    schedulable:
-      description: The node is not cordoned.
-      type: bool
-      returned: always
-      sample: true
-    resource:
-      description: The resource that was checked (O(resource)).
-      type: str
-      returned: always
-      sample: nvidia.com/gpu
-    capacity:
-      description: Capacity of O(resource) on the node, null when not advertised.
-      type: int
-      returned: always
-      sample: 4
-    allocatable:
-      description: Allocatable count of O(resource) on the node, null when not advertised.
-      type: int
-      returned: always
-      sample: 4
-    mig_resources:
-      description: Allocatable count per C(nvidia.com/mig-*) resource.
-      type: dict
-      returned: always
-      sample: {"nvidia.com/mig-1g.10gb": 7}
-    product:
-      description: GPU product from the C(nvidia.com/gpu.product) label.
-      type: str
-      returned: always
-      sample: NVIDIA-A100-SXM4-80GB
-    memory_mib:
-      description: GPU memory in MiB from the C(nvidia.com/gpu.memory) label.
-      type: int
-      returned: always
-      sample: 81920
-    gpu_count:
-      description: Physical GPU count from the C(nvidia.com/gpu.count) label.
-      type: int
-      returned: always
-      sample: 4
-    driver:
-      description: NVIDIA driver version from the C(nvidia.com/cuda.driver*) labels.
-      type: str
-      returned: always
-      sample: 550.90.07
-    cuda:
-      description: CUDA runtime version from the C(nvidia.com/cuda.runtime*) labels.
-      type: str
-      returned: always
-      sample: "12.4"
-    mig_strategy:
-      description: MIG strategy from the C(nvidia.com/mig.strategy) label (V(none), V(single), V(mixed)).
-      type: str
-      returned: always
-      sample: none
-    mig_config_state:
-      description: MIG manager state from the C(nvidia.com/mig.config.state) label.
-      type: str
-      returned: always
-      sample: success
-    sharing_replicas:
-      description: Time-slicing replicas per GPU from the C(nvidia.com/gpu.replicas) label.
-      type: int
-      returned: always
-      sample: 1
-    sharing_strategy:
-      description: GPU sharing strategy from the C(nvidia.com/gpu.sharing-strategy) label.
-      type: str
-      returned: always
-      sample: time-slicing
-    taints:
-      description: Node taints as C(key=value:effect).
-      type: list
-      elements: str
-      returned: always
-      sample: ["nvidia.com/gpu=true:NoSchedule"]
-    spot:
-      description: The node belongs to a spot (preemptible) pool.
-      type: bool
-      returned: always
-      sample: false
-    problems:
-      description: Human-readable reasons why the node cannot run GPU work.
-      type: list
-      elements: str
-      returned: always
-      sample: ["allocatable nvidia.com/gpu=0 but capacity=4"]
-    hints:
-      description: Informational notes that are not problems (taints that need tolerations, spot eviction, time-slicing).
-      type: list
-      elements: str
-      returned: always
-      sample: ["taint nvidia.com/gpu=true:NoSchedule: GPU pods need a matching toleration"]
+  sample: [{"name": "gpu-0", "ok": true, "ready": true, "allocatable": 4, "product": "NVIDIA-A100-SXM4-80GB",
+            "problems": [], "hints": ["taint nvidia.com/gpu=true:NoSchedule: GPU pods need a matching toleration"]}]
 operator:
-  description: GPU operator verdict.
+  description:
+    - GPU operator verdict, with the same keys as RV(mlops.platform.gpu_readiness#module:operator) (C(checked),
+      C(ready), C(clusterpolicy), C(state), C(namespace), C(daemonsets), C(problems)).
   returned: always
   type: dict
-  contains:
-    checked:
-      description: Whether the operator was checked (O(check_operator)).
-      type: bool
-      returned: always
-      sample: true
-    ready:
-      description: ClusterPolicy ready and every operand DaemonSet fully ready (true when not checked).
-      type: bool
-      returned: always
-      sample: true
-    clusterpolicy:
-      description: Name of the active ClusterPolicy.
-      type: str
-      returned: always
-      sample: cluster-policy
-    state:
-      description: C(status.state) of the active ClusterPolicy.
-      type: str
-      returned: always
-      sample: ready
-    namespace:
-      description: Operator namespace that was inspected.
-      type: str
-      returned: always
-      sample: gpu-operator
-    daemonsets:
-      description: Roll-out of each DaemonSet in the operator namespace (name, desired, ready, available, updated).
-      type: list
-      elements: dict
-      returned: always
-      sample: [{"name": "nvidia-device-plugin-daemonset", "desired": 2, "ready": 2, "available": 2, "updated": 2}]
-    problems:
-      description: Operator-level problems.
-      type: list
-      elements: str
-      returned: always
-      sample: ["ClusterPolicy cluster-policy state is notReady (expected ready)"]
+  sample: {"checked": true, "ready": true, "clusterpolicy": "cluster-policy", "state": "ready",
+           "namespace": "gpu-operator", "daemonsets": [], "problems": []}
 problems:
   description: Every problem, prefixed with C(operator) or the node name, plus a C(min_nodes) shortfall if any.
   returned: always
@@ -292,7 +115,7 @@ from ansible_collections.mlops.platform.plugins.module_utils.gpu_cluster import 
     validate_check_params,
     verdict_message,
 )
-from ansible_collections.mlops.platform.plugins.module_utils.k8s_watch import ApiError, api_transport_from_module
+from ansible_collections.mlops.platform.plugins.module_utils.k8s_watch import api_transport_from_module, run_on_api
 
 
 def argument_spec():
@@ -304,18 +127,9 @@ def argument_spec():
 def main():
     module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = dict(module.params, wait=False)
-    error = validate_check_params(params)
-    if error:
-        module.fail_json(msg=error)
-    try:
-        transport = api_transport_from_module(module)
-        result = run_check(transport, params)
-    except ApiError as err:
-        module.fail_json(msg="Kubernetes API error while gathering GPU facts: %s" % err)
-        return
-    except Exception as err:  # pylint: disable=broad-except
-        module.fail_from_exception(err)
-        return
+    result = run_on_api(module, params, validate_check_params, api_transport_from_module,
+                        lambda transport: run_check(transport, params),
+                        "Kubernetes API error while gathering GPU facts: %s")
     result.pop("timed_out", None)
     result.pop("progress", None)
     result.pop("watch_errors", None)

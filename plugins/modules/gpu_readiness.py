@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, mlops.platform contributors
-# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 from __future__ import absolute_import, division, print_function
 
@@ -29,49 +29,6 @@ description:
     problems per node, and still returns every fact.
   - Use M(mlops.platform.gpu_node_info) to gather the same facts without ever failing.
 options:
-  label_selectors:
-    description:
-      - Label selectors that pick the GPU nodes to check. A node matching any of them is selected.
-      - Each entry is a Kubernetes label selector string such as V(accelerator=nvidia-gpu) or V(node-type in (ai,gpu)).
-      - An empty list selects every node.
-    type: list
-    elements: str
-    default: ["accelerator=nvidia-gpu"]
-  min_nodes:
-    description:
-      - Minimum number of selected nodes that must be healthy (no problems) for the cluster to be ready.
-    type: int
-    default: 1
-  require_all_nodes:
-    description:
-      - When V(true), every selected node must be healthy, not only O(min_nodes) of them.
-    type: bool
-    default: false
-  gpus_per_node:
-    description:
-      - Expected number of physical GPUs allocatable per node. With time-slicing, the expected allocatable count is
-        this number times the replicas from the C(nvidia.com/gpu.replicas) label.
-      - Not checked when O(resource) is a MIG resource.
-    type: int
-  resource:
-    description:
-      - The extended resource GPU work will request.
-      - V(nvidia.com/gpu) for whole GPUs (or MIG devices under the C(single) MIG strategy),
-        V(nvidia.com/gpu.shared) for renamed time-sliced GPUs, or V(nvidia.com/mig-<profile>) such as
-        V(nvidia.com/mig-1g.10gb) under the C(mixed) MIG strategy.
-    type: str
-    default: nvidia.com/gpu
-  check_operator:
-    description:
-      - Also check the NVIDIA GPU operator, the ClusterPolicy C(status.state) must be C(ready) and every operand
-        DaemonSet in O(operator_namespace) fully ready; operand pods on each selected node must be ready.
-    type: bool
-    default: true
-  operator_namespace:
-    description:
-      - Namespace of the GPU operator operands.
-    type: str
-    default: gpu-operator
   wait:
     description:
       - Wait until the cluster is ready or O(timeout) expires, using API watches.
@@ -87,12 +44,9 @@ options:
       - Fail the task when the cluster is not ready (after waiting, if O(wait=true)).
     type: bool
     default: true
-  page_size:
-    description:
-      - Page size (C(limit)) of the list requests.
-    type: int
-    default: 500
 extends_documentation_fragment:
+  - mlops.platform.gpu_nodes
+  - mlops.platform.gpu_nodes.CHECK
   - kubernetes.core.k8s_auth_options
   - mlops.platform.attributes
   - mlops.platform.attributes.READ_ONLY
@@ -359,7 +313,7 @@ from ansible_collections.mlops.platform.plugins.module_utils.gpu_cluster import 
     validate_check_params,
     verdict_message,
 )
-from ansible_collections.mlops.platform.plugins.module_utils.k8s_watch import ApiError, api_transport_from_module
+from ansible_collections.mlops.platform.plugins.module_utils.k8s_watch import api_transport_from_module, run_on_api
 
 
 def argument_spec():
@@ -375,18 +329,9 @@ def argument_spec():
 def main():
     module = AnsibleK8SModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
-    error = validate_check_params(params)
-    if error:
-        module.fail_json(msg=error)
-    try:
-        transport = api_transport_from_module(module)
-        result = run_check(transport, params, log=module.debug)
-    except ApiError as err:
-        module.fail_json(msg="Kubernetes API error while checking GPU readiness: %s" % err)
-        return
-    except Exception as err:  # pylint: disable=broad-except
-        module.fail_from_exception(err)
-        return
+    result = run_on_api(module, params, validate_check_params, api_transport_from_module,
+                        lambda transport: run_check(transport, params, log=module.debug),
+                        "Kubernetes API error while checking GPU readiness: %s")
     result["changed"] = False
     msg = verdict_message(result)
     if not result["ready"] and params["fail_on_not_ready"]:

@@ -21,7 +21,7 @@ import uuid
 
 import pytest
 
-from waiting import wait_for
+from waiting import poll_until
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TESTBED = os.path.join(ROOT, "tests", "testbed", "testbed.py")
@@ -120,7 +120,7 @@ def _wait_namespace_settled(k8s, name, timeout=180.0):
     Creating objects in a terminating namespace is refused by the API server, so tests that share a
     fixed namespace (the GPU operator's) call this before installing into it.
     """
-    wait_for(lambda: _namespace_phase(k8s, name) != "Terminating", timeout, "namespace %s to finish terminating" % name, 0.5)
+    poll_until(lambda: _namespace_phase(k8s, name) != "Terminating", timeout, "namespace %s to finish terminating" % name, 0.5)
 
 
 def _delete_namespace_and_wait(k8s, name, timeout=180.0):
@@ -133,7 +133,7 @@ def _delete_namespace_and_wait(k8s, name, timeout=180.0):
     except ApiException as err:
         if err.status != 404:
             raise
-    wait_for(lambda: _namespace_phase(k8s, name) is None, timeout, "namespace %s to be deleted" % name, 0.5)
+    poll_until(lambda: _namespace_phase(k8s, name) is None, timeout, "namespace %s to be deleted" % name, 0.5)
 
 
 class NamespaceTools:

@@ -26,7 +26,7 @@ import yaml
 
 from upstream import dotted, leaf_paths, load_yaml_all
 from upstream import _schema_admits as schema_admits
-from waiting import wait_for
+from waiting import poll_until
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 CHARTS_DIR = os.path.join(ROOT, "tests", "testbed", "charts")
@@ -344,7 +344,7 @@ def test_kserve_config(tmp_path):
 
 
 def _wait(predicate, timeout, what):
-    return wait_for(predicate, timeout, what, interval=2)
+    return poll_until(predicate, timeout, what, interval=2)
 
 
 def _ensure_namespace(core, name):

@@ -15,7 +15,7 @@ import yaml
 
 from kubernetes import client
 
-from waiting import wait_for
+from waiting import poll_until
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 FAULTS = 'testbed.mlops.platform/faults'
@@ -53,7 +53,7 @@ def gpu_node(core):
     set_faults(core, GPU_NODE, [])
     yield GPU_NODE
     set_faults(core, GPU_NODE, [])
-    wait_for(lambda: ready_status(node(core, GPU_NODE)) == 'True', 30, 'the node to recover')
+    poll_until(lambda: ready_status(node(core, GPU_NODE)) == 'True', 30, 'the node to recover')
 
 
 def ready_status(body):
@@ -104,7 +104,7 @@ def finished_job_pod(core, namespace, job, timeout=60):
     def done():
         found = [p for p in job_pods(core, namespace, job) if p.status.phase in ('Succeeded', 'Failed')]
         return found[0] if found else None
-    return wait_for(done, timeout, 'job %s to finish' % job)
+    return poll_until(done, timeout, 'job %s to finish' % job)
 
 
 # ------------------------------------------------------------------------------------------ nodes
@@ -130,7 +130,7 @@ def test_nodes_are_registered_with_resources_labels_and_taints(core):
 def test_gpu_deployment_is_scheduled_on_gpu_nodes_and_ready(k8s, core, namespace):
     apps = client.AppsV1Api(k8s)
     apps.create_namespaced_deployment(namespace, deployment_body('trainer', 2, gpu=True))
-    wait_for(lambda: (apps.read_namespaced_deployment('trainer', namespace).status.ready_replicas or 0) == 2, 60, 'trainer ready')
+    poll_until(lambda: (apps.read_namespaced_deployment('trainer', namespace).status.ready_replicas or 0) == 2, 60, 'trainer ready')
     pods = core.list_namespaced_pod(namespace, label_selector='app=trainer').items
     assert {p.spec.node_name for p in pods} <= {'gpu-0', 'gpu-1'}
     for pod in pods:
@@ -143,7 +143,7 @@ def test_gpu_deployment_is_scheduled_on_gpu_nodes_and_ready(k8s, core, namespace
 def test_pods_without_toleration_stay_off_gpu_nodes(k8s, core, namespace):
     apps = client.AppsV1Api(k8s)
     apps.create_namespaced_deployment(namespace, deployment_body('web', 4, gpu=False))
-    wait_for(lambda: (apps.read_namespaced_deployment('web', namespace).status.ready_replicas or 0) == 4, 60, 'web ready')
+    poll_until(lambda: (apps.read_namespaced_deployment('web', namespace).status.ready_replicas or 0) == 4, 60, 'web ready')
     nodes = {p.spec.node_name for p in core.list_namespaced_pod(namespace, label_selector='app=web').items}
     assert nodes and nodes <= {'system-0', 'system-1'}
 
@@ -155,7 +155,7 @@ def test_job_succeeds_and_its_log_says_passed(k8s, core, namespace):
     assert pod.status.phase == 'Succeeded'
     terminated = pod.status.container_statuses[0].state.terminated
     assert terminated.exit_code == 0 and terminated.reason == 'Completed'
-    wait_for(lambda: (batch.read_namespaced_job('vadd', namespace).status.succeeded or 0) == 1, 30, 'job succeeded')
+    poll_until(lambda: (batch.read_namespaced_job('vadd', namespace).status.succeeded or 0) == 1, 30, 'job succeeded')
     log = core.read_namespaced_pod_log(pod.metadata.name, namespace, container='cuda')
     assert 'Test PASSED' in log
     assert core.read_namespaced_pod_log(pod.metadata.name, namespace, container='cuda', tail_lines=1).strip() == 'Done'
@@ -199,8 +199,8 @@ def create_pod(core, namespace, claim_name=None):
 def test_namespace_deletion_completes(core, namespaces):
     name = 't-%s' % uuid.uuid4().hex[:10]
     core.create_namespace({'metadata': {'name': name}})
-    wait_for(lambda: create_pod(core, name), 30, 'a pod to be accepted in the new namespace')
-    wait_for(lambda: core.read_namespaced_pod('p', name).status.phase == 'Running', 30, 'pod running')
+    poll_until(lambda: create_pod(core, name), 30, 'a pod to be accepted in the new namespace')
+    poll_until(lambda: core.read_namespaced_pod('p', name).status.phase == 'Running', 30, 'pod running')
     namespaces.delete_and_wait(name, 90)
 
 
@@ -209,22 +209,22 @@ def test_namespace_deletion_completes(core, namespaces):
 def test_allocatable_faults_are_visible_and_reversible(core, gpu_node):
     capacity = node(core, gpu_node)['status']['capacity']['nvidia.com/gpu']
     set_faults(core, gpu_node, ['gpu-allocatable-zero'])
-    wait_for(lambda: gpu_allocatable(node(core, gpu_node)) == 0, 15, 'allocatable 0')
+    poll_until(lambda: gpu_allocatable(node(core, gpu_node)) == 0, 15, 'allocatable 0')
     assert node(core, gpu_node)['status']['capacity']['nvidia.com/gpu'] == capacity
     set_faults(core, gpu_node, ['gpu-allocatable-partial'])
-    wait_for(lambda: gpu_allocatable(node(core, gpu_node)) == int(capacity) - 1, 15, 'allocatable capacity-1')
+    poll_until(lambda: gpu_allocatable(node(core, gpu_node)) == int(capacity) - 1, 15, 'allocatable capacity-1')
     set_faults(core, gpu_node, [])
-    wait_for(lambda: gpu_allocatable(node(core, gpu_node)) == int(capacity), 15, 'allocatable restored')
+    poll_until(lambda: gpu_allocatable(node(core, gpu_node)) == int(capacity), 15, 'allocatable restored')
 
 
 def test_not_ready_fault_is_visible_and_reversible(core, gpu_node):
     set_faults(core, gpu_node, ['not-ready'])
-    body = wait_for(lambda: node_if_ready(core, gpu_node, 'False'), 15, 'node NotReady')
+    body = poll_until(lambda: node_if_ready(core, gpu_node, 'False'), 15, 'node NotReady')
     reason = next(c['reason'] for c in body['status']['conditions'] if c['type'] == 'Ready')
     assert reason == 'KubeletNotReady'
     assert any(t['key'] == 'node.kubernetes.io/not-ready' for t in body['spec']['taints'])
     set_faults(core, gpu_node, [])
-    body = wait_for(lambda: node_if_ready(core, gpu_node, 'True'), 15, 'node Ready again')
+    body = poll_until(lambda: node_if_ready(core, gpu_node, 'True'), 15, 'node Ready again')
     assert not any(t['key'] == 'node.kubernetes.io/not-ready' for t in body['spec']['taints'])
 
 
@@ -259,7 +259,7 @@ def cluster_policy(k8s, custom):
 
     def others():
         return [p['metadata']['name'] for p in custom.list_cluster_custom_object('nvidia.com', 'v1', 'clusterpolicies')['items']]
-    wait_for(lambda: not others() or None, 60, 'other ClusterPolicies to go away') if others() else None
+    poll_until(lambda: not others() or None, 60, 'other ClusterPolicies to go away') if others() else None
     name = 't-policy-%s' % uuid.uuid4().hex[:6]
     yield name
     try:
@@ -268,8 +268,8 @@ def cluster_policy(k8s, custom):
         if exc.status != 404:
             raise
     apps = client.AppsV1Api(k8s)
-    wait_for(lambda: not apps.list_namespaced_daemon_set(OPERATOR_NS, label_selector='app.kubernetes.io/managed-by=gpu-operator').items,
-             60, 'operand DaemonSets to be removed')
+    poll_until(lambda: not apps.list_namespaced_daemon_set(OPERATOR_NS, label_selector='app.kubernetes.io/managed-by=gpu-operator').items,
+               60, 'operand DaemonSets to be removed')
 
 
 def policy_state(custom, name):
@@ -279,7 +279,7 @@ def policy_state(custom, name):
 
 def test_cluster_policy_brings_operands_gfd_labels_and_ready_state(k8s, core, custom, cluster_policy):
     custom.create_cluster_custom_object('nvidia.com', 'v1', 'clusterpolicies', policy_body(cluster_policy))
-    wait_for(lambda: policy_state(custom, cluster_policy) == 'ready', 90, 'ClusterPolicy ready')
+    poll_until(lambda: policy_state(custom, cluster_policy) == 'ready', 90, 'ClusterPolicy ready')
     policy = custom.get_cluster_custom_object('nvidia.com', 'v1', 'clusterpolicies', cluster_policy)
     assert policy['status']['namespace'] == OPERATOR_NS
     assert [c['status'] for c in policy['status']['conditions'] if c['type'] == 'Ready'] == ['True']
@@ -299,31 +299,31 @@ def test_cluster_policy_brings_operands_gfd_labels_and_ready_state(k8s, core, cu
     assert 'nvidia.com/gpu.present' not in node(core, 'system-0')['metadata']['labels']
     patch = {'metadata': {'annotations': {'testbed.mlops.platform/state': 'notReady'}}}
     custom.patch_cluster_custom_object('nvidia.com', 'v1', 'clusterpolicies', cluster_policy, patch)
-    wait_for(lambda: policy_state(custom, cluster_policy) == 'notReady', 30, 'forced notReady')
+    poll_until(lambda: policy_state(custom, cluster_policy) == 'notReady', 30, 'forced notReady')
 
 
 def test_gfd_and_operand_faults_are_visible_and_reversible(k8s, core, custom, cluster_policy, gpu_node):
     custom.create_cluster_custom_object('nvidia.com', 'v1', 'clusterpolicies', policy_body(cluster_policy))
-    wait_for(lambda: policy_state(custom, cluster_policy) == 'ready', 90, 'ClusterPolicy ready')
+    poll_until(lambda: policy_state(custom, cluster_policy) == 'ready', 90, 'ClusterPolicy ready')
 
     def labels():
         return node(core, gpu_node)['metadata']['labels']
     set_faults(core, gpu_node, ['mig-invalid'])
-    wait_for(lambda: labels().get('nvidia.com/gpu.product') == 'NVIDIA-A100-SXM4-80GB-MIG-INVALID', 15, 'MIG-INVALID product')
+    poll_until(lambda: labels().get('nvidia.com/gpu.product') == 'NVIDIA-A100-SXM4-80GB-MIG-INVALID', 15, 'MIG-INVALID product')
     assert labels()['nvidia.com/mig.config.state'] == 'failed'
     set_faults(core, gpu_node, ['no-gfd-labels'])
-    wait_for(lambda: 'nvidia.com/gpu.product' not in labels(), 15, 'GFD labels removed')
+    poll_until(lambda: 'nvidia.com/gpu.product' not in labels(), 15, 'GFD labels removed')
     set_faults(core, gpu_node, ['operand-not-ready'])
     apps = client.AppsV1Api(k8s)
-    wait_for(lambda: apps.read_namespaced_daemon_set('nvidia-device-plugin-daemonset', OPERATOR_NS).status.number_ready == 1, 30,
-             'operand numberReady below desired')
+    poll_until(lambda: apps.read_namespaced_daemon_set('nvidia-device-plugin-daemonset', OPERATOR_NS).status.number_ready == 1, 30,
+               'operand numberReady below desired')
     pod = [p for p in core.list_namespaced_pod(OPERATOR_NS, label_selector='app=nvidia-device-plugin-daemonset').items
            if p.spec.node_name == gpu_node][0]
     assert pod.status.phase == 'Pending' and pod.status.init_container_statuses[0].state.waiting.reason == 'PodInitializing'
-    wait_for(lambda: policy_state(custom, cluster_policy) == 'notReady', 30, 'operator notReady while an operand is not ready')
+    poll_until(lambda: policy_state(custom, cluster_policy) == 'notReady', 30, 'operator notReady while an operand is not ready')
     set_faults(core, gpu_node, [])
-    wait_for(lambda: labels().get('nvidia.com/gpu.product') == 'NVIDIA-A100-SXM4-80GB', 15, 'GFD labels back')
-    wait_for(lambda: policy_state(custom, cluster_policy) == 'ready', 60, 'operator ready again')
+    poll_until(lambda: labels().get('nvidia.com/gpu.product') == 'NVIDIA-A100-SXM4-80GB', 15, 'GFD labels back')
+    poll_until(lambda: policy_state(custom, cluster_policy) == 'ready', 60, 'operator ready again')
 
 
 def test_time_slicing_config_multiplies_allocatable(k8s, core, custom, cluster_policy):
@@ -337,22 +337,22 @@ def test_time_slicing_config_multiplies_allocatable(k8s, core, custom, cluster_p
     core.create_namespaced_config_map(OPERATOR_NS, {'metadata': {'name': config_name}, 'data': {'any': yaml.safe_dump(sharing)}})
     try:
         custom.create_cluster_custom_object('nvidia.com', 'v1', 'clusterpolicies', policy_body(cluster_policy, config_name))
-        wait_for(lambda: gpu_allocatable(node(core, 'gpu-0')) == 16, 60, 'allocatable 4 GPUs x 4 replicas')
-        wait_for(lambda: node(core, 'gpu-0')['metadata']['labels'].get('nvidia.com/gpu.replicas') == '4', 30, 'replicas label')
+        poll_until(lambda: gpu_allocatable(node(core, 'gpu-0')) == 16, 60, 'allocatable 4 GPUs x 4 replicas')
+        poll_until(lambda: node(core, 'gpu-0')['metadata']['labels'].get('nvidia.com/gpu.replicas') == '4', 30, 'replicas label')
         labels = node(core, 'gpu-0')['metadata']['labels']
         assert labels['nvidia.com/gpu.sharing-strategy'] == 'time-slicing'
         assert labels['nvidia.com/gpu.product'] == 'NVIDIA-A100-SXM4-80GB-SHARED'
         sharing['sharing']['timeSlicing']['resources'][0]['replicas'] = 2
         core.patch_namespaced_config_map(config_name, OPERATOR_NS, {'data': {'any': yaml.safe_dump(sharing)}})
-        wait_for(lambda: gpu_allocatable(node(core, 'gpu-0')) == 8, 30, 'allocatable follows the ConfigMap change')
+        poll_until(lambda: gpu_allocatable(node(core, 'gpu-0')) == 8, 30, 'allocatable follows the ConfigMap change')
         core.patch_node('gpu-0', {'metadata': {'labels': {'nvidia.com/device-plugin.config': 'missing-key'}}})
-        wait_for(lambda: gpu_allocatable(node(core, 'gpu-0')) == 4, 30, 'node label selects another (absent) config')
+        poll_until(lambda: gpu_allocatable(node(core, 'gpu-0')) == 4, 30, 'node label selects another (absent) config')
     finally:
         core.patch_node('gpu-0', {'metadata': {'labels': {'nvidia.com/device-plugin.config': None}}})
         core.delete_namespaced_config_map(config_name, OPERATOR_NS)
     custom.delete_cluster_custom_object('nvidia.com', 'v1', 'clusterpolicies', cluster_policy)
-    wait_for(lambda: gpu_allocatable(node(core, 'gpu-0')) == 4 and 'nvidia.com/gpu.replicas' not in node(core, 'gpu-0')['metadata']['labels'],
-             30, 'sharing and GFD labels gone with the ClusterPolicy')
+    poll_until(lambda: gpu_allocatable(node(core, 'gpu-0')) == 4 and 'nvidia.com/gpu.replicas' not in node(core, 'gpu-0')['metadata']['labels'],
+               30, 'sharing and GFD labels gone with the ClusterPolicy')
 
 
 # ------------------------------------------------------------------------------------------ storage
@@ -381,7 +381,7 @@ def bound_claim(core, namespace, name, timeout=60):
     def bound():
         claim = core.read_namespaced_persistent_volume_claim(name, namespace)
         return claim if claim.status.phase == 'Bound' else None
-    return wait_for(bound, timeout, 'claim %s/%s to be bound' % (namespace, name))
+    return poll_until(bound, timeout, 'claim %s/%s to be bound' % (namespace, name))
 
 
 def volume_or_none(core, name):
@@ -431,7 +431,7 @@ def test_default_storage_class_is_in_place(k8s):
 
 def test_claim_binds_for_its_first_consumer_and_is_deleted_with_the_claim(k8s, core, namespace):
     core.create_namespaced_persistent_volume_claim(namespace, claim_body('data', size='2Gi'))
-    wait_for(lambda: 'WaitForFirstConsumer' in claim_events(core, namespace, 'data'), 30, 'the PV controller to wait for a consumer')
+    poll_until(lambda: 'WaitForFirstConsumer' in claim_events(core, namespace, 'data'), 30, 'the PV controller to wait for a consumer')
     claim = core.read_namespaced_persistent_volume_claim('data', namespace)
     assert claim.spec.storage_class_name == 'standard' and claim.status.phase == 'Pending' and not claim.spec.volume_name
 
@@ -439,7 +439,7 @@ def test_claim_binds_for_its_first_consumer_and_is_deleted_with_the_claim(k8s, c
     apps.create_namespaced_deployment(namespace, {
         'apiVersion': 'apps/v1', 'kind': 'Deployment', 'metadata': {'name': 'db'},
         'spec': {'replicas': 1, 'selector': {'matchLabels': {'app': 'db'}}, 'template': pod_template('db', 'data')}})
-    wait_for(lambda: (apps.read_namespaced_deployment('db', namespace).status.ready_replicas or 0) == 1, 60, 'db ready')
+    poll_until(lambda: (apps.read_namespaced_deployment('db', namespace).status.ready_replicas or 0) == 1, 60, 'db ready')
     claim = bound_claim(core, namespace, 'data')
     pod = core.list_namespaced_pod(namespace, label_selector='app=db').items[0]
     volume = core.read_persistent_volume(claim.spec.volume_name)
@@ -456,7 +456,7 @@ def test_claim_binds_for_its_first_consumer_and_is_deleted_with_the_claim(k8s, c
 
     apps.delete_namespaced_deployment('db', namespace)
     core.delete_namespaced_persistent_volume_claim('data', namespace)
-    wait_for(lambda: volume_or_none(core, volume.metadata.name) is None, 90, 'the Delete volume to be deleted with its claim')
+    poll_until(lambda: volume_or_none(core, volume.metadata.name) is None, 90, 'the Delete volume to be deleted with its claim')
     assert not os.path.exists(volume.spec.host_path.path)
 
 
@@ -470,8 +470,8 @@ def test_retain_volume_stays_released_while_delete_volume_goes(core, namespace, 
     try:
         core.delete_namespaced_persistent_volume_claim('kept', namespace)
         core.delete_namespaced_persistent_volume_claim('dropped', namespace)
-        wait_for(lambda: volume_or_none(core, dropped.spec.volume_name) is None, 90, 'the Delete volume to be deleted')
-        wait_for(lambda: volume_phase(core, kept.spec.volume_name) == 'Released', 60, 'the Retain volume to be Released')
+        poll_until(lambda: volume_or_none(core, dropped.spec.volume_name) is None, 90, 'the Delete volume to be deleted')
+        poll_until(lambda: volume_phase(core, kept.spec.volume_name) == 'Released', 60, 'the Retain volume to be Released')
         volume = core.read_persistent_volume(kept.spec.volume_name)
         assert volume.spec.claim_ref.uid == kept.metadata.uid and volume.metadata.deletion_timestamp is None
         assert os.path.isdir(volume.spec.host_path.path), 'retained data stays on disk'
@@ -488,7 +488,7 @@ def test_statefulset_claims_are_bound_and_pods_ready(k8s, core, namespace):
         'apiVersion': 'apps/v1', 'kind': 'StatefulSet', 'metadata': {'name': 'hub'},
         'spec': {'replicas': 2, 'serviceName': 'hub', 'selector': {'matchLabels': {'app': 'hub'}}, 'template': pod_template('hub'),
                  'volumeClaimTemplates': [template]}})
-    wait_for(lambda: (apps.read_namespaced_stateful_set('hub', namespace).status.ready_replicas or 0) == 2, 90, 'hub ready')
+    poll_until(lambda: (apps.read_namespaced_stateful_set('hub', namespace).status.ready_replicas or 0) == 2, 90, 'hub ready')
     for index in range(2):
         claim = bound_claim(core, namespace, 'data-hub-%d' % index)
         pod = core.read_namespaced_pod('hub-%d' % index, namespace)
@@ -500,16 +500,16 @@ def test_namespace_deletion_with_claims_completes_and_frees_volumes(core, namesp
     name = 't-%s' % uuid.uuid4().hex[:10]
     core.create_namespace({'metadata': {'name': name}})
     core.create_namespaced_persistent_volume_claim(name, claim_body('data'))
-    wait_for(lambda: create_pod(core, name, 'data'), 30, 'a pod to be accepted in the new namespace')
-    wait_for(lambda: core.read_namespaced_pod('p', name).status.phase == 'Running', 60, 'pod running')
+    poll_until(lambda: create_pod(core, name, 'data'), 30, 'a pod to be accepted in the new namespace')
+    poll_until(lambda: core.read_namespaced_pod('p', name).status.phase == 'Running', 60, 'pod running')
     volume_name = bound_claim(core, name, 'data').spec.volume_name
     namespaces.delete_and_wait(name, 90)
-    wait_for(lambda: volume_or_none(core, volume_name) is None, 60, 'the namespace\'s volume to be deleted')
+    poll_until(lambda: volume_or_none(core, volume_name) is None, 60, 'the namespace\'s volume to be deleted')
 
 
 def test_agent_config_check_reports_errors(tmp_path):
     bad = tmp_path / 'bad.yaml'
     bad.write_text(json.dumps({'pools': [{'name': 'gpu', 'count': 1, 'gpus_per_node': 2}]}))
-    agent = os.path.join(ROOT, 'tests', 'testbed', 'node_agent.py')
+    agent = os.path.join(ROOT, 'tests', 'testbed', 'run_node_agent.py')
     proc = subprocess.run([sys.executable, agent, '--config', str(bad), '--check-config'], capture_output=True, text=True, check=False)
     assert proc.returncode == 2 and 'pools[0].gpu_product: must be a non-empty string' in proc.stderr

@@ -2,17 +2,13 @@
 
 import os
 import ssl
-import sys
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import yaml
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'testbed'))
-
-# pylint: disable=wrong-import-position
-from node_agent import agent, config, gpu_operator, kube, logs, model, pods, volumes  # noqa: E402
+from node_agent import agent, config, gpu_operator, kube, logs, model, pods, volumes
 
 POOLS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'testbed', 'pools')
 NOW = datetime(2026, 11, 23, 12, 0, 0, tzinfo=timezone.utc)

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 import pytest
 
+import crd_downlevel
 import upstream
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(ROOT, "tests", "testbed"))
-import crd_downlevel  # noqa: E402  pylint: disable=wrong-import-position
 
 REQUIRED = (
     "clusterpolicies.nvidia.com", "nvidiadrivers.nvidia.com",

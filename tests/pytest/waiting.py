@@ -9,7 +9,7 @@ import time
 import pytest
 
 
-def wait_for(predicate, timeout=60.0, what="condition", interval=0.25):
+def poll_until(predicate, timeout=60.0, what="condition", interval=0.25):
     """Call ``predicate`` every ``interval`` seconds until it returns a truthy value, and return that value.
 
     Fails the test after ``timeout`` seconds, naming ``what`` and the last value seen.

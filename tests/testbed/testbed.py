@@ -8,7 +8,7 @@
     testbed.py down [--keep-data]               stop everything this tool started, by PID
 
 Components: etcd, kube-apiserver, kube-controller-manager and kube-scheduler (v1.20.2, built by
-build-binaries.sh and cached outside the repository), plus the node agent (node_agent.py), which
+build-binaries.sh and cached outside the repository), plus the node agent (run_node_agent.py), which
 registers simulated nodes and plays kubelet and GPU operator.
 
 Environment:
@@ -340,7 +340,7 @@ def api_ready():
         return False
 
 
-def wait_for(predicate, timeout, what, component):
+def wait_for_component(predicate, timeout, what, component):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -441,7 +441,7 @@ def install_crds(fresh_apiserver):
         _put_crd(crd)
     for crd in crds:
         name = crd["metadata"]["name"]
-        wait_for(lambda name=name: _crd_established(name), 120, "CRD %s to be Established" % name, "kube-apiserver")
+        wait_for_component(lambda name=name: _crd_established(name), 120, "CRD %s to be Established" % name, "kube-apiserver")
     with open(path(CRD_REPORT), "w") as handle:
         json.dump({"upstream": UPSTREAM, "digest": digest, "crds": rows}, handle, indent=2, sort_keys=True)
         handle.write("\n")
@@ -527,7 +527,7 @@ def scheduler_argv():
 
 def agent_argv(pools):
     return [
-        sys.executable, os.path.join(HERE, "node_agent.py"),
+        sys.executable, os.path.join(HERE, "run_node_agent.py"),
         "--kubeconfig=%s" % kubeconfig_path("node-agent"),
         "--config=%s" % pools,
         "--kubelet-port=%d" % PORTS["kubelet"],
@@ -564,7 +564,7 @@ def agent_pools_file():
 
 
 def start_agent(pools, timeout):
-    if not os.path.exists(os.path.join(HERE, "node_agent.py")):
+    if not os.path.exists(os.path.join(HERE, "run_node_agent.py")):
         log("node agent not present; nodes will not be simulated")
         return
     missing = [name for name in ("kubernetes", "yaml", "cryptography") if _missing_module(name)]
@@ -578,7 +578,7 @@ def start_agent(pools, timeout):
     start_process("node-agent", agent_argv(pools))
     with open(path("agent.pools"), "w") as handle:
         handle.write(pools + "\n")
-    wait_for(lambda: os.path.exists(ready_file), timeout, "the node agent to register its nodes", "node-agent")
+    wait_for_component(lambda: os.path.exists(ready_file), timeout, "the node agent to register its nodes", "node-agent")
 
 
 # The ports each component binds, checked before it starts so that a clash with another
@@ -625,13 +625,13 @@ def cmd_up(args):
         ensure_ports_free("etcd")
         start_process("etcd", etcd_argv())
         fresh.append("etcd")
-    wait_for(etcd_ready, 60, "etcd health", "etcd")
+    wait_for_component(etcd_ready, 60, "etcd health", "etcd")
 
     if read_pid("kube-apiserver") is None:
         ensure_ports_free("kube-apiserver")
         start_process("kube-apiserver", apiserver_argv())
         fresh.append("kube-apiserver")
-    wait_for(api_ready, 120, "kube-apiserver /readyz", "kube-apiserver")
+    wait_for_component(api_ready, 120, "kube-apiserver /readyz", "kube-apiserver")
     install_crds("kube-apiserver" in fresh)
 
     for name, argv in (("kube-controller-manager", controller_manager_argv()), ("kube-scheduler", scheduler_argv())):
@@ -639,7 +639,7 @@ def cmd_up(args):
             ensure_ports_free(name)
             start_process(name, argv)
             fresh.append(name)
-    wait_for(default_service_account_exists, 60, "the default service account", "kube-controller-manager")
+    wait_for_component(default_service_account_exists, 60, "the default service account", "kube-controller-manager")
 
     if args.no_agent:
         if stop_process("node-agent"):

@@ -16,9 +16,9 @@ from ansible_collections.mlops.platform.plugins.module_utils.gpu_pod_spec import
     gpu_node_affinity,
     gpu_tolerations,
     render_gpu_pod_spec,
-    render_inference_service,
-    render_jupyterhub_profiles,
 )
+from ansible_collections.mlops.platform.plugins.module_utils.inference_service import render_inference_service
+from ansible_collections.mlops.platform.plugins.module_utils.jupyterhub_profiles import render_jupyterhub_profiles
 
 FILTERS = FilterModule().filters()
 SPEC = {"containers": [{"name": "main", "image": "app:1"}]}

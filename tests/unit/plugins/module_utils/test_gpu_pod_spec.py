@@ -12,17 +12,21 @@ import copy
 import pytest
 
 from ansible_collections.mlops.platform.plugins.module_utils.gpu_pod_spec import (
-    DEFAULT_NODE_SELECTOR,
-    GPU_RESOURCE,
-    GPU_TAINT,
-    SPOT_TAINT,
-    GpuSpecError,
     gpu_node_affinity,
     gpu_resource_name,
     gpu_tolerations,
-    parse_quantity,
     render_gpu_pod_spec,
+)
+from ansible_collections.mlops.platform.plugins.module_utils.gpu_vocabulary import (
+    DEFAULT_NODE_SELECTOR,
+    GPU_RESOURCE,
+    GPU_TOLERATION as GPU_TAINT,
+    SPOT_TOLERATION as SPOT_TAINT,
     toleration_covers,
+)
+from ansible_collections.mlops.platform.plugins.module_utils.k8s_values import (
+    GpuSpecError,
+    parse_quantity,
 )
 
 from ansible_collections.mlops.platform.tests.unit.plugins.module_utils.test_gpu_pod_spec_schema import K8S_VERSION, validate_pod_spec

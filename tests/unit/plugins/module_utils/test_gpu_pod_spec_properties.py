@@ -12,13 +12,12 @@ import copy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.mlops.platform.plugins.module_utils.gpu_pod_spec import (
-    GPU_PRODUCT_LABEL,
-    GpuSpecError,
-    gpu_resource_name,
-    render_gpu_pod_spec,
+from ansible_collections.mlops.platform.plugins.module_utils.gpu_pod_spec import gpu_resource_name, render_gpu_pod_spec
+from ansible_collections.mlops.platform.plugins.module_utils.gpu_vocabulary import (
+    LABEL_PRODUCT as GPU_PRODUCT_LABEL,
     toleration_covers,
 )
+from ansible_collections.mlops.platform.plugins.module_utils.k8s_values import GpuSpecError
 from ansible_collections.mlops.platform.tests.unit.plugins.module_utils.test_gpu_pod_spec_schema import validate_pod_spec
 
 NAMES = st.sampled_from(["main", "trainer", "sidecar", "proxy", "init-db"])

@@ -11,14 +11,13 @@ import copy
 
 import pytest
 
-from ansible_collections.mlops.platform.plugins.module_utils.gpu_pod_spec import (
-    GPU_TAINT,
-    SPOT_TAINT,
-    GpuSpecError,
-    kubespawner_bytes,
-    render_inference_service,
-    render_jupyterhub_profiles,
+from ansible_collections.mlops.platform.plugins.module_utils.gpu_vocabulary import (
+    GPU_TOLERATION as GPU_TAINT,
+    SPOT_TOLERATION as SPOT_TAINT,
 )
+from ansible_collections.mlops.platform.plugins.module_utils.inference_service import render_inference_service
+from ansible_collections.mlops.platform.plugins.module_utils.jupyterhub_profiles import kubespawner_bytes, render_jupyterhub_profiles
+from ansible_collections.mlops.platform.plugins.module_utils.k8s_values import GpuSpecError
 from ansible_collections.mlops.platform.tests.unit.plugins.module_utils.test_gpu_pod_spec_schema import (
     predictor_as_pod_spec,
     validate_inference_service,

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, mlops.platform contributors
-# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Verdict logic of plugins/module_utils/gpu_readiness.py, one fixture case per failure mode."""
 
 from __future__ import absolute_import, division, print_function
@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from ansible_collections.mlops.platform.plugins.module_utils import gpu_readiness as gr
+from ansible_collections.mlops.platform.plugins.module_utils.gpu_vocabulary import toleration_tolerates
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 
@@ -195,7 +196,7 @@ def test_selector_parse_error():
     ({"key": "other", "operator": "Exists"}, {"key": "nvidia.com/gpu", "effect": "NoSchedule"}, False),
 ])
 def test_toleration_semantics(toleration, taint, expected):
-    assert gr.toleration_tolerates(toleration, taint) is expected
+    assert toleration_tolerates(toleration, taint) is expected
 
 
 def test_summarize_lists_problems_per_node():

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, mlops.platform contributors
-# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Pagination, request counting and watch behaviour (re-list on 410) against an in-memory API."""
 
 from __future__ import absolute_import, division, print_function
@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from ansible_collections.mlops.platform.plugins.module_utils import k8s_watch
-from ansible_collections.mlops.platform.plugins.module_utils.gpu_cluster import CLUSTERPOLICY_PATH, run_check
+from ansible_collections.mlops.platform.plugins.module_utils.gpu_cluster import run_check
+from ansible_collections.mlops.platform.plugins.module_utils.gpu_vocabulary import CLUSTERPOLICY_PATH
 from ansible_collections.mlops.platform.tests.unit.plugins.module_utils.fixtures.fake_kube_api import FakeKubeApi
 
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")

@@ -1,58 +1,17 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, mlops.platform contributors
-# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """gpu_smoke_test module against a fake API that plays the Job controller and kubelet."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import copy
-
 from ansible_collections.mlops.platform.plugins.module_utils.gpu_smoke import RUN_LABEL
 from ansible_collections.mlops.platform.plugins.module_utils.k8s_watch import ApiError
 from ansible_collections.mlops.platform.plugins.modules import gpu_smoke_test
-from ansible_collections.mlops.platform.tests.unit.plugins.module_utils.fixtures.fake_kube_api import FakeKubeApi
-from ansible_collections.mlops.platform.tests.unit.plugins.module_utils.test_gpu_readiness_watch import BASELINE, NODES
+from ansible_collections.mlops.platform.tests.unit.plugins.module_utils.test_gpu_smoke_run import JOBS, PODS, cluster
 from ansible_collections.mlops.platform.tests.unit.plugins.modules.gpu_module_utils import run_module
-
-JOBS = "/apis/batch/v1/namespaces/smoke/jobs"
-PODS = "/api/v1/namespaces/smoke/pods"
-
-
-def cluster(fail_nodes=(), hang_nodes=(), not_ready=()):
-    api = FakeKubeApi(watch_time_scale=0.05)
-    for node in BASELINE["nodes"]:
-        node = copy.deepcopy(node)
-        if node["metadata"]["name"] in not_ready:
-            node["status"]["conditions"][1]["status"] = "False"
-        api.put(NODES, node)
-
-    def controller(fake, path, job):
-        if path != JOBS:
-            return
-        node = job["spec"]["template"]["spec"]["nodeName"]
-        if node in hang_nodes:
-            return
-        failed = node in fail_nodes
-        pod_name = job["metadata"]["name"] + "-x1"
-        labels = dict(job["spec"]["template"]["metadata"]["labels"], **{"job-name": job["metadata"]["name"]})
-        fake.put(PODS, {
-            "metadata": {"name": pod_name, "namespace": "smoke", "labels": labels,
-                         "ownerReferences": [{"kind": "Job", "name": job["metadata"]["name"]}]},
-            "spec": job["spec"]["template"]["spec"],
-            "status": {"phase": "Failed" if failed else "Succeeded",
-                       "containerStatuses": [{"name": "vectoradd", "state": {"terminated": {"exitCode": 1 if failed else 0}}}]},
-        })
-        fake.logs["%s/%s/log" % (PODS, pod_name)] = "Test FAILED\n" if failed else "Test PASSED\nDone\n"
-        done = copy.deepcopy(job)
-        done["status"] = {"conditions": [{"type": "Failed" if failed else "Complete", "status": "True"}]}
-        fake.put(JOBS, done)
-
-    api.on_create = controller
-    api.collections.setdefault(JOBS, {})
-    api.collections.setdefault(PODS, {})
-    return api
 
 
 def test_all_pass_and_cleanup(monkeypatch):

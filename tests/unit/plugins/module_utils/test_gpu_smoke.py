@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, mlops.platform contributors
-# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Smoke-test Job rendering and per-node verdict (plugins/module_utils/gpu_smoke.py)."""
 
 from __future__ import absolute_import, division, print_function
@@ -12,7 +12,7 @@ import re
 import pytest
 
 from ansible_collections.mlops.platform.plugins.module_utils import gpu_smoke
-from ansible_collections.mlops.platform.plugins.module_utils.gpu_pod_spec import GpuSpecError
+from ansible_collections.mlops.platform.plugins.module_utils.k8s_values import GpuSpecError
 
 
 def test_render_job_pins_node_and_requests_gpu():
