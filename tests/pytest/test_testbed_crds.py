@@ -10,14 +10,12 @@ disturb other users of the same testbed.
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 import crd_downlevel
 import upstream
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 REQUIRED = (
     "clusterpolicies.nvidia.com", "nvidiadrivers.nvidia.com",
