@@ -110,6 +110,7 @@ def test_forbidden_fails_fast_with_a_clear_message(proxy, ansible_env, tmp_path,
     task = {"mlops.platform.gpu_node_info": {"impersonate_user": user}}
     results = run_tasks(ansible_env, tmp_path, proxy.kubeconfig, [(task, 1)])
     item = results[0][0]
+    print("\nRELIABILITY 403: %s" % item.get("msg"))
     assert item["failed"]
     assert "HTTP 403" in item["msg"] and "forbidden" in item["msg"] and user in item["msg"], item["msg"]
     # Fail fast: the forbidden list was sent exactly once, never retried.
