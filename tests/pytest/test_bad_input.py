@@ -5,9 +5,10 @@
 Every case in CASES is one task with bad input to a module or a filter of this collection. All cases
 run in one ansible-playbook against the testbed; before each module case a read-only marker request (a
 GET of a ConfigMap named after the case) goes into the API audit log, so the log splits into one slice
-per case (consecutive filter cases, which run on the controller only, share one slice). Each case must fail, its message must contain every string in ``expect`` (the parameter's
-name first), and its slice of the audit log must hold no create/update/patch/delete by anyone but the
-testbed's own actors (node agent, controllers).
+per case (consecutive filter cases, which run on the controller only, share one slice). Each case must
+fail, its message must contain every string in ``expect`` (the parameter's name first), and its slice
+of the audit log must hold no create/update/patch/delete by anyone but the testbed's own actors (node
+agent, controllers).
 
 Adding a case: append a dict to CASES with
     id      a short unique name (lower-case, digits and '-'),
