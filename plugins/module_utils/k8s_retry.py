@@ -20,6 +20,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import random
+import re
 import socket
 import time
 
@@ -198,3 +199,65 @@ def call_with_retry(func, policy=None, sleep=time.sleep, on_retry=None):
                 on_retry(retry, wait, exc, reason)
             sleep(wait)
             waited += wait
+
+
+# --------------------------------------------------------------------------- failed task results
+
+# Texts of transient failures as kubernetes.core, the kubernetes client, urllib3, helm (client-go) and this
+# collection's modules word them. Matched case-insensitively.
+_TRANSIENT_TEXTS = (
+    "too many requests", "service unavailable", "internal server error", "bad gateway", "gateway timeout",
+    "connection reset", "connection refused", "connection aborted", "remotedisconnected", "broken pipe",
+    "max retries exceeded", "read timed out", "connect timeout", "i/o timeout", "tls handshake timeout",
+    "eof occurred in violation of protocol", "unexpected eof", "http2: server sent goaway",
+    "the server is currently unable to handle the request", "the server has received too many requests",
+    "etcdserver: request timed out", "etcdserver: leader changed",
+)
+_STATUS_PATTERNS = (
+    re.compile(r'"code"\s*:\s*(\d{3})'),        # a Kubernetes Status object in the message
+    re.compile(r"\bHTTP (\d{3})\b"),            # this collection's modules: "HTTP 403: ..."
+    re.compile(r"^\((\d{3})\)", re.MULTILINE),  # str(kubernetes.client ApiException): "(503)\nReason: ..."
+    re.compile(r"\bstatus code (\d{3})\b", re.IGNORECASE),
+)
+
+
+def statuses_in(text):
+    """Every HTTP status code a failure message quotes, in order."""
+    found = []
+    for pattern in _STATUS_PATTERNS:
+        found.extend(int(code) for code in pattern.findall(text or ""))
+    return found
+
+
+def classify_message(text):
+    """``(transient, reason)`` for the message of a failed Kubernetes or Helm operation.
+
+    A quoted status decides first: any 4xx other than 429 makes the failure permanent (it will not go
+    away by itself); 429 or 5xx make it transient. Without a status, known texts of transient failures
+    (connection resets, timeouts, throttling) make it transient. Anything else is permanent.
+    """
+    text = text or ""
+    statuses = statuses_in(text)
+    permanent = [s for s in statuses if 400 <= s < 500 and s not in TRANSIENT_STATUS]
+    if permanent:
+        return False, "HTTP %d" % permanent[0]
+    transient = [s for s in statuses if s in TRANSIENT_STATUS]
+    if transient:
+        return True, "HTTP %d" % transient[0]
+    lowered = text.lower()
+    for needle in _TRANSIENT_TEXTS:
+        if needle in lowered:
+            return True, needle
+    return False, "not a known transient failure"
+
+
+def result_is_transient_failure(result):
+    """True for a registered task result that failed for a transient reason (see classify_message)."""
+    if not isinstance(result, dict) or not result.get("failed"):
+        return False
+    parts = [result.get("msg"), result.get("reason"), result.get("stderr"), result.get("error")]
+    status = result.get("status")
+    if isinstance(status, int) or (isinstance(status, str) and status.isdigit()):
+        parts.append("HTTP %s" % status)
+    text = "\n".join(str(p) for p in parts if p not in (None, ""))
+    return classify_message(text)[0]
