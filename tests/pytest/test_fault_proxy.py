@@ -147,7 +147,7 @@ def test_stats_endpoint_serves_the_counters(proxied):
 
     api, proxy = proxied
     proxy.configure(rate=1.0, mix={"unavailable": 1})
-    for _ in range(3):
+    for dummy in range(3):
         with pytest.raises(Exception):
             api.list_node()
     request = urllib.request.Request(proxy.url + "/__proxy/stats")

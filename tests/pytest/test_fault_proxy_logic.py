@@ -18,7 +18,7 @@ from fault_proxy import FaultPlan, Stats, parse_mix, status_body  # noqa: E402  
 
 
 def decisions(plan, count, method="GET", path="/api/v1/nodes"):
-    return [plan.decide(method, path) for _ in range(count)]
+    return [plan.decide(method, path) for dummy in range(count)]
 
 
 def test_rate_zero_never_faults():

@@ -46,7 +46,7 @@ def run_tasks(ansible_env, tmp_path, kubeconfig, tasks, timeout=900):
     proc = subprocess.run(["ansible-playbook", "-i", "localhost,", "-e", "ansible_python_interpreter=%s" % sys.executable,
                            str(playbook)], env=env, capture_output=True, text=True, timeout=timeout, check=False)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return [[item for item in registered["results"]] for registered in json.loads(out.read_text())]
+    return [list(registered["results"]) for registered in json.loads(out.read_text())]
 
 
 def report(label, proxy, results, seconds):
