@@ -93,8 +93,8 @@ def test_permanent_errors_fail_on_the_first_attempt(proxy, ansible_env, tmp_path
     extra = {"impersonate_user": "mlops-no-rights"} if case == "forbidden" else {}
     name = "Not_A_Valid_Name" if case == "invalid" else "forbidden-%s" % uuid.uuid4().hex[:6]
     result = apply_configmap(ansible_env, tmp_path, proxy.kubeconfig, namespace, name, **extra)
-    print("\nRELIABILITY k8s %s: attempts %s, failed %s: %s" % (case, result.get("attempts", 1), result.get("failed"),
-                                                                 str(result.get("msg"))[:200]))
+    summary = (case, result.get("attempts", 1), result.get("failed"), str(result.get("msg"))[:200])
+    print("\nRELIABILITY k8s %s: attempts %s, failed %s: %s" % summary)
     assert result["failed"]
     assert result.get("attempts", 1) == 1
     assert ("403" if case == "forbidden" else "422") in result["msg"] or \
