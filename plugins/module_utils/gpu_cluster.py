@@ -15,6 +15,7 @@ import time
 from ansible_collections.mlops.platform.plugins.module_utils.gpu_readiness import (
     GpuReadinessError,
     evaluate,
+    parse_label_selector,
     state_signature,
     summarize,
     validate_resource,
@@ -54,6 +55,13 @@ def validate_check_params(params):
         validate_resource(params["resource"])
     except GpuReadinessError as err:
         return str(err)
+    for selector in params.get("label_selectors") or []:
+        try:
+            requirements = parse_label_selector(selector)
+        except GpuReadinessError as err:
+            return "label_selectors: %s" % err
+        if any(not key for key, dummy_op, dummy_values in requirements):
+            return "label_selectors: %r has a requirement without a label key" % (selector,)
     if params["min_nodes"] < 0:
         return "min_nodes must be >= 0"
     if params.get("gpus_per_node") is not None and params["gpus_per_node"] < 1:

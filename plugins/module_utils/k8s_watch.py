@@ -24,6 +24,8 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported by the collection
     import Queue as queue  # type: ignore
 
+from ansible_collections.mlops.platform.plugins.module_utils.k8s_retry import RetryPolicy, call_with_retry
+
 try:
     from kubernetes.client.exceptions import ApiException
     HAS_KUBERNETES = True
@@ -337,14 +339,25 @@ class ApiTransport(object):
     """Transport over a ``kubernetes.client.ApiClient`` (auth handled by its configuration).
 
     Counts every request in ``self.requests`` (thread-safe) and per method in ``self.by_method``.
+    Reads (GET: lists, gets, logs, opening a watch) that fail transiently are retried under
+    ``retry_policy`` (k8s_retry); each retry is counted in ``self.retries``. Writes are sent once.
     """
 
-    def __init__(self, api_client, request_timeout=30):
+    def __init__(self, api_client, request_timeout=30, retry_policy=None):
         self.api_client = api_client
         self.request_timeout = request_timeout
+        self.retry_policy = retry_policy or RetryPolicy()
         self.requests = 0
+        self.retries = 0
         self.by_method = {}
         self._lock = threading.Lock()
+
+    def _count_retry(self, *dummy):
+        with self._lock:
+            self.retries += 1
+
+    def _read(self, func):
+        return call_with_retry(func, self.retry_policy, on_retry=self._count_retry)
 
     def _count(self, method):
         with self._lock:
@@ -376,13 +389,14 @@ class ApiTransport(object):
                     _return_http_data_only=True,
                 )
         except ApiException as err:
-            self._raise(getattr(err, "status", None) or 500, getattr(err, "body", None) or getattr(err, "reason", "") or str(err))
+            self._raise(getattr(err, "status", None) or 500, getattr(err, "body", None) or getattr(err, "reason", "") or str(err),
+                        getattr(err, "headers", None))
         if not 200 <= raw.status < 300:
-            self._raise(raw.status, raw.data)
+            self._raise(raw.status, raw.data, getattr(raw, "headers", None))
         return raw
 
     @staticmethod
-    def _raise(status, message):
+    def _raise(status, message, headers=None):
         if isinstance(message, bytes):
             message = message.decode("utf-8", "replace")
         try:
@@ -391,21 +405,26 @@ class ApiTransport(object):
             pass
         if status == 410:
             raise GoneError(message)
-        raise ApiError(status, message)
+        err = ApiError(status, message)
+        err.headers = headers
+        raise err
 
     def request(self, method, path, query=None, body=None):
-        data = self._call(method, path, query, body, self.request_timeout).data
+        def send():
+            return self._call(method, path, query, body, self.request_timeout).data
+
+        data = self._read(send) if method == "GET" else send()
         if not data:
             return {}
         return json.loads(data.decode("utf-8"))
 
     def request_text(self, path, query=None):
-        data = self._call("GET", path, query, None, self.request_timeout, accept="*/*").data
+        data = self._read(lambda: self._call("GET", path, query, None, self.request_timeout, accept="*/*").data)
         return (data or b"").decode("utf-8", "replace")
 
     def watch(self, path, query):
         timeout = (query or {}).get("timeoutSeconds") or 60
-        return _WatchStream(self._call("GET", path, query, None, (10, float(timeout) + 10)))
+        return _WatchStream(self._read(lambda: self._call("GET", path, query, None, (10, float(timeout) + 10))))
 
 
 def api_client_from_module(module):

@@ -10,6 +10,7 @@ disturb other users of the same testbed.
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 

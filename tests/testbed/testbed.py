@@ -475,6 +475,41 @@ def etcd_argv():
     ]
 
 
+# --------------------------------------------------------------------------------------------
+# Audit log: every request at Metadata level (who, verb, resource, name, response code; never a request
+# or response body, so Secret contents are never written). Tests read it to prove what a run changed.
+# --------------------------------------------------------------------------------------------
+
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    # One event per request, written when the response is complete.
+    "omitStages": ["RequestReceived", "ResponseStarted"],
+    "rules": [{"level": "Metadata"}],
+}
+
+
+def audit_log_path():
+    return path("logs", "audit.log")
+
+
+def write_audit_policy():
+    os.makedirs(path("logs"), exist_ok=True)
+    policy = path("audit-policy.json")
+    # JSON is valid YAML, and needs no YAML library here.
+    with open(policy, "w") as handle:
+        json.dump(AUDIT_POLICY, handle, indent=2)
+    return policy
+
+
+def audit_argv():
+    return [
+        "--audit-policy-file=%s" % write_audit_policy(),
+        "--audit-log-path=%s" % audit_log_path(), "--audit-log-format=json",
+        "--audit-log-mode=blocking", "--audit-log-maxsize=200", "--audit-log-maxbackup=2",
+    ]
+
+
 def apiserver_argv():
     pki = path("pki")
     return [
@@ -495,7 +530,7 @@ def apiserver_argv():
         "--allow-privileged=true",
         "--max-requests-inflight=1000", "--max-mutating-requests-inflight=500",
         "--event-ttl=15m", "--profiling=false", "--v=1",
-    ]
+    ] + audit_argv()
 
 
 def _component_argv(name, identity, port_name):
