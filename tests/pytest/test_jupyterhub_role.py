@@ -16,16 +16,17 @@ on a cluster without the Gateway API CRDs stops with a message naming the CRD.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import tempfile
+import uuid
 
 import pytest
 import yaml
 
 from upstream import assert_conforms, conformance_errors, render_role_values
+from waiting import wait_for
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 STAND_IN = os.path.join(ROOT, "tests", "testbed", "charts", "jupyterhub")
@@ -215,3 +216,88 @@ def test_refused_before_any_change(step, extra, message):
     with pytest.raises(AssertionError) as err:
         render_role_values("jupyterhub", extra, tasks_from=step)
     assert message in str(err.value)
+
+
+# --------------------------------------------------------------------------------------------------
+# On the testbed
+
+TESTBED_VARS = {
+    "mlops_allow_dummy_auth": True, "jupyterhub_auth_type": "dummy", "jupyterhub_allow_all": True,
+    "jupyterhub_chart_ref": STAND_IN, "jupyterhub_helm_timeout": "10m0s", "jupyterhub_wait_timeout": 600,
+}
+
+
+def run_role(ansible_env, testbed, extra):
+    """Run the role against the testbed; returns the completed ansible-playbook process."""
+    helm = os.path.join(os.environ.get("MLOPS_TESTBED_CACHE", os.path.expanduser("~/.cache/mlops-testbed")), "bin", "helm")
+    play = [{
+        "name": "jupyterhub role", "hosts": "localhost", "gather_facts": False, "connection": "local",
+        "module_defaults": {
+            "group/kubernetes.core.k8s": {"kubeconfig": testbed.kubeconfig},
+            "group/kubernetes.core.helm": {"kubeconfig": testbed.kubeconfig, "binary_path": helm},
+        },
+        "roles": [{"role": "mlops.platform.jupyterhub"}],
+    }]
+    with tempfile.TemporaryDirectory() as tmp:
+        playbook = os.path.join(tmp, "play.yml")
+        varsfile = os.path.join(tmp, "vars.yml")
+        with open(playbook, "w", encoding="utf-8") as handle:
+            yaml.safe_dump(play, handle)
+        with open(varsfile, "w", encoding="utf-8") as handle:
+            yaml.safe_dump(merged(TESTBED_VARS, extra), handle)
+        return subprocess.run(
+            [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", playbook, "-e", "@" + varsfile],
+            capture_output=True, text=True, env=ansible_env, check=False,
+        )
+
+
+def flat(text):
+    """Output with line wrapping undone (the YAML callback folds long messages)."""
+    return " ".join(text.split())
+
+
+def pvc_names(core, namespace):
+    return sorted(p.metadata.name for p in core.list_namespaced_persistent_volume_claim(namespace).items)
+
+
+def test_uninstall_keeps_volumes_unless_purged(testbed, k8s, ansible_env, namespaces):
+    from kubernetes import client
+
+    core = client.CoreV1Api(k8s)
+    apps = client.AppsV1Api(k8s)
+    ns = "jh-%s" % uuid.uuid4().hex[:8]
+    try:
+        proc = run_role(ansible_env, testbed, {"jupyterhub_namespace": ns})
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        assert sorted(d.metadata.name for d in apps.list_namespaced_deployment(ns).items) == ["hub", "proxy"]
+        # A marker object, and a home volume created the way KubeSpawner creates one.
+        core.create_namespaced_config_map(ns, {"metadata": {"name": "marker"}, "data": {"written-by": "test"}})
+        core.create_namespaced_persistent_volume_claim(ns, {
+            "metadata": {"name": "claim-alice", "labels": {
+                "app": "jupyterhub", "component": "singleuser-storage", "hub.jupyter.org/username": "alice"}},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
+        assert pvc_names(core, ns) == ["claim-alice", "hub-db-dir"]
+
+        proc = run_role(ansible_env, testbed, {"jupyterhub_namespace": ns, "jupyterhub_state": "absent"})
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        wait_for(lambda: not apps.list_namespaced_deployment(ns).items, 300, "the release's Deployments to go", 1.0)
+        assert pvc_names(core, ns) == ["claim-alice", "hub-db-dir"]
+        assert core.read_namespaced_config_map("marker", ns).data == {"written-by": "test"}
+        assert "Kept 2 PersistentVolumeClaims in namespace %s (claim-alice, hub-db-dir)" % ns in flat(proc.stdout)
+
+        proc = run_role(ansible_env, testbed, {"jupyterhub_namespace": ns, "jupyterhub_state": "absent", "jupyterhub_purge": True})
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        assert "Purged namespace %s: 2 PersistentVolumeClaims (claim-alice, hub-db-dir) and the namespace" % ns in flat(proc.stdout)
+        wait_for(lambda: namespaces.phase(ns) is None, 300, "namespace %s to be deleted" % ns, 1.0)
+    finally:
+        if namespaces.phase(ns) is not None:
+            namespaces.delete_and_wait(ns, 300)
+
+
+def test_httproute_without_gateway_api_stops_before_any_change(testbed, k8s, ansible_env, namespaces):
+    ns = "jh-%s" % uuid.uuid4().hex[:8]
+    proc = run_role(ansible_env, testbed, merged(HTTPROUTE, {"jupyterhub_namespace": ns}))
+    assert proc.returncode != 0
+    assert "does not serve gateway.networking.k8s.io/v1 HTTPRoute" in flat(proc.stdout)
+    assert "httproutes.gateway.networking.k8s.io" in flat(proc.stdout)
+    assert namespaces.phase(ns) is None
