@@ -1,11 +1,13 @@
 """Unit tests of the played KServe controller's pure logic (tests/testbed/node_agent/kserve.py; no cluster needed)."""
 
+import functools
 import os
 import sys
 
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'testbed'))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # pylint: disable=wrong-import-position
 from node_agent import kserve  # noqa: E402
@@ -144,14 +146,19 @@ def test_unschedulable_gpu_pod_is_named_in_the_ready_condition():
     ready = condition(status)
     assert ready['status'] == 'False' and ready['reason'] == 'Unschedulable'
     assert 'Insufficient nvidia.com/gpu' in ready['message'] and 'fraud-predictor-abc' in ready['message']
-    assert status['modelStatus']['lastFailureInfo']['reason'] == 'Unschedulable'
+    assert 'lastFailureInfo' not in status['modelStatus']  # still waiting for capacity, not a failed load
+    assert status['modelStatus']['transitionStatus'] == 'InProgress'
     assert 'url' not in status
 
 
 @pytest.mark.parametrize('reason', ['ImagePullBackOff', 'CrashLoopBackOff', 'ErrImagePull'])
 def test_waiting_container_reason_is_reported(reason):
-    ready = condition(kserve.isvc_status(isvc(), deployment(available=False), [waiting_pod(reason, 'back-off')], None, NOW))
+    status = kserve.isvc_status(isvc(), deployment(available=False), [waiting_pod(reason, 'back-off')], None, NOW)
+    ready = condition(status)
     assert ready['reason'] == reason and 'kserve-container' in ready['message']
+    assert status['modelStatus']['lastFailureInfo']['reason'] == 'ModelLoadFailed'
+    assert status['modelStatus']['lastFailureInfo']['message'].startswith(reason)
+    assert status['modelStatus']['transitionStatus'] == 'BlockedByFailedLoad'
 
 
 def test_container_creating_is_not_a_failure():
@@ -183,3 +190,24 @@ def test_transition_time_kept_while_the_condition_holds():
 def test_isvc_key_of_owned_objects():
     assert kserve.isvc_key_of({'metadata': {'namespace': 'serving', 'labels': {kserve.ISVC_LABEL: 'fraud'}}}) == 'serving/fraud'
     assert kserve.isvc_key_of({'metadata': {'namespace': 'serving', 'labels': {}}}) is None
+
+
+@functools.lru_cache(maxsize=1)
+def status_schema():
+    """The status schema of the real InferenceService CRD (upstream data; fails when missing)."""
+    import upstream  # pylint: disable=import-outside-toplevel
+    # The 2 MB CRD, loaded once.
+    crd = upstream.load_yaml('kserve', 'kserve-crd', 'crds', 'serving.kserve.io_inferenceservices.yaml')
+    version = next(v for v in crd['spec']['versions'] if v['name'] == 'v1beta1')
+    return version['schema']['openAPIV3Schema']['properties']['status']
+
+
+@pytest.mark.parametrize('case', ['ready', 'unschedulable', 'crashloop', 'no-runtime', 'serverless'])
+def test_every_status_the_controller_writes_is_valid_for_the_real_crd(case):
+    import jsonschema  # pylint: disable=import-outside-toplevel
+    outcomes = {'no-runtime': kserve.Outcome('NoSupportingRuntime', 'No runtime found to support predictor with model type: sklearn'),
+                'serverless': kserve.Outcome('ServerlessNotAvailable', 'needs Knative Serving')}
+    pods = {'unschedulable': [pending_pod()], 'crashloop': [waiting_pod('CrashLoopBackOff', 'back-off 10s')]}
+    status = kserve.isvc_status(isvc(), deployment(available=case == 'ready') if case not in outcomes else None, pods.get(case, []),
+                                outcomes.get(case), NOW)
+    jsonschema.validate(status, status_schema())

@@ -41,6 +41,13 @@ POD_FIELDS = ('tolerations', 'nodeSelector', 'affinity', 'volumes', 'priorityCla
 CONTAINER_FIELDS = ('image', 'args', 'command', 'env', 'resources', 'volumeMounts', 'securityContext', 'ports', 'imagePullPolicy')
 
 
+# lastFailureInfo.reason values of the CRD that mean the spec cannot be served as written.
+SPEC_FAILURES = ('NoSupportingRuntime', 'RuntimeNotRecognized', 'InvalidPredictorSpec', 'RuntimeDisabled')
+# Container states reported as a failed model load.
+CONTAINER_FAILURES = ('CrashLoopBackOff', 'ImagePullBackOff', 'ErrImagePull', 'InvalidImageName', 'CreateContainerConfigError',
+                      'CreateContainerError', 'Error', 'OOMKilled', 'ContainerCannotRun')
+
+
 class Outcome:  # pylint: disable=too-few-public-methods
     """Why an InferenceService is not ready: a condition reason and message."""
 
@@ -238,10 +245,21 @@ def isvc_status(isvc: dict, deployment: Optional[dict], pods: Iterable[dict], ou
         status['address'] = {'url': internal_url(isvc)}
         status['components'] = {'predictor': {'url': internal_url(isvc)}}
     elif outcome is not None:
-        status['modelStatus']['lastFailureInfo'] = {'reason': outcome.reason, 'message': outcome.message}
-        if outcome.reason in ('RuntimeNotRecognized', 'NoSupportingRuntime', 'ServerlessNotAvailable'):
-            status['modelStatus']['transitionStatus'] = 'InvalidSpec'
+        failure = failure_info(outcome)
+        if failure is not None:
+            status['modelStatus']['lastFailureInfo'] = failure
+            status['modelStatus']['transitionStatus'] = 'InvalidSpec' if failure['reason'] in SPEC_FAILURES else 'BlockedByFailedLoad'
+            status['modelStatus']['states']['activeModelState'] = 'FailedToLoad' if failure['reason'] == 'ModelLoadFailed' else 'Pending'
     return status
+
+
+def failure_info(outcome: Outcome) -> Optional[dict]:
+    """``modelStatus.lastFailureInfo`` for an outcome, in the CRD's vocabulary; None for a pod still waiting to be scheduled."""
+    if outcome.reason in SPEC_FAILURES:
+        return {'reason': outcome.reason, 'message': outcome.message}
+    if outcome.reason in CONTAINER_FAILURES:
+        return {'reason': 'ModelLoadFailed', 'message': '%s: %s' % (outcome.reason, outcome.message)}
+    return None
 
 
 def status_changed(old: Optional[dict], new: dict) -> bool:
