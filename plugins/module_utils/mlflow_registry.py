@@ -66,7 +66,8 @@ def api_error(status, body, what, server):
         return MlflowRegistryError(
             "MLflow server %s refused the request for %s (HTTP %d%s): check the username and password "
             "(or token) given to the lookup" % (server, what, status, " " + code if code else ""))
-    if status == 404 or code == "RESOURCE_DOES_NOT_EXIST":
+    # MLflow answers a missing alias with HTTP 400 ("Registered model alias <a> not found."), a missing version with 404.
+    if status == 404 or code == "RESOURCE_DOES_NOT_EXIST" or (status == 400 and re.search(r"not found", message or "", re.IGNORECASE)):
         return MlflowRegistryError("%s not found in the MLflow registry at %s (HTTP %d%s)" % (what, server, status, detail))
     return MlflowRegistryError("MLflow server %s answered HTTP %d for %s%s" % (server, status, what, detail))
 

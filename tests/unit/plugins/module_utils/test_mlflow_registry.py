@@ -152,6 +152,19 @@ def test_missing_alias_names_the_alias():
         resolve_model_uri(FakeRegistry(REGISTRY), "models:/fraud@staging", server=SERVER)
 
 
+def test_missing_alias_as_the_real_server_answers_it():
+    # MLflow 3.15.1 answers an unknown alias with HTTP 400 INVALID_PARAMETER_VALUE, not 404.
+    fake = FakeRegistry(REGISTRY, status=400, body={"error_code": "INVALID_PARAMETER_VALUE", "message": "Registered model alias nope not found."})
+    with pytest.raises(MlflowRegistryError, match="alias 'nope' of registered model 'fraud' not found in the MLflow registry"):
+        resolve_model_uri(fake, "models:/fraud@nope", server=SERVER)
+
+
+def test_other_bad_requests_are_not_called_missing():
+    fake = FakeRegistry(REGISTRY, status=400, body={"error_code": "INVALID_PARAMETER_VALUE", "message": "Invalid alias name"})
+    with pytest.raises(MlflowRegistryError, match="answered HTTP 400 for alias 'x' of registered model 'fraud': Invalid alias name"):
+        resolve_model_uri(fake, "models:/fraud@x", server=SERVER)
+
+
 def test_version_not_ready_is_refused():
     with pytest.raises(MlflowRegistryError, match="is PENDING_REGISTRATION, not READY"):
         resolve_model_uri(FakeRegistry(REGISTRY), "models:/fraud/5", server=SERVER)
