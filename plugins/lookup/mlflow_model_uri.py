@@ -156,4 +156,3 @@ class LookupModule(LookupBase):
                 raise AnsibleLookupError("mlops.platform.mlflow_model_uri: %s" % to_native(exc))
             results.append(resolved if options["details"] else resolved["storage_uri"])
         return results
-

@@ -197,8 +197,8 @@ def pod_problem(pods: Iterable[dict]) -> Optional[Outcome]:
             state = container.get('state') or {}
             waiting, terminated = state.get('waiting') or {}, state.get('terminated') or {}
             if waiting.get('reason') and waiting['reason'] not in ('ContainerCreating', 'PodInitializing'):
-                return Outcome(waiting['reason'], 'pod %s container %s: %s' % (pod['metadata']['name'], container.get('name'),
-                                                                             waiting.get('message') or waiting['reason']))
+                detail = waiting.get('message') or waiting['reason']
+                return Outcome(waiting['reason'], 'pod %s container %s: %s' % (pod['metadata']['name'], container.get('name'), detail))
             if terminated and terminated.get('exitCode', 0) != 0:
                 return Outcome(terminated.get('reason') or 'Error', 'pod %s container %s exited with %s' % (
                     pod['metadata']['name'], container.get('name'), terminated.get('exitCode')))
