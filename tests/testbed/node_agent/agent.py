@@ -17,6 +17,7 @@ from typing import Dict, FrozenSet, Optional, Tuple
 from .config import FAULTS, AgentConfig, ConfigError, load_config
 from .gpu_operator import (CLUSTERPOLICY_PATH, device_plugin_config, enabled_operands, operator_state, policy_age, render_daemonset,
                            select_sharing, sharing_configs, status_body, status_changed, HASH_ANNOTATION)
+from .kserve import KServeController
 from .kube import ApiError, Informer, Rest, WorkQueue, object_key, start_workers
 from .logs import LogServer, container_log, pod_start
 from .model import (DEVICE_PLUGIN_CONFIG_LABEL, FAULTS_ANNOTATION, MANAGED_LABEL, NO_SHARING, NodeSpec, OperatorView, Sharing,
@@ -93,6 +94,7 @@ class Agent:  # pylint: disable=too-many-instance-attributes
         self.claims = Informer(rest, '/api/v1/persistentvolumeclaims', self._on_claim, name='claims', stop=self.stop)
         self.volumes = Informer(rest, VOLUME_PATH, self._on_volume, name='volumes', stop=self.stop)
         self.log_server = LogServer(kubelet_port, options.cert_dir, self._log_lookup)
+        self.kserve = KServeController(rest, self.stop)
 
     # ----------------------------------------------------------------- event handlers
 
@@ -533,6 +535,7 @@ class Agent:  # pylint: disable=too-many-instance-attributes
         start_workers(self.pod_queue, self._reconcile_pod, 8, 'pod')
         start_workers(self.operator_queue, self._reconcile_operator, 1, 'operator')
         start_workers(self.volume_queue, self._reconcile_volumes, 2, 'volumes')
+        self.kserve.start()
         for name in self.specs:
             self.node_queue.add(name)
         for target, name in ((self._lease_loop, 'leases'), (self._heartbeat_loop, 'heartbeats')):
