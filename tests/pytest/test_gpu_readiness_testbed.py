@@ -238,7 +238,7 @@ def test_wait_until_node_becomes_allocatable(gpu_testbed, k8s, ansible_env, tmp_
     runner.start()
     try:
         waiting.poll_until(lambda: registered_watchers(k8s) > baseline or not runner.is_alive(), 600,
-                         "the module to watch Nodes (more than %d watchers)" % baseline, interval=0.2)
+                           "the module to watch Nodes (more than %d watchers)" % baseline, interval=0.2)
         assert runner.is_alive(), "the module returned before it waited: %r" % (outcome.get("result"),)
     finally:
         set_faults(k8s, FAULTY, None)
@@ -304,7 +304,7 @@ def test_smoke_test_fails_on_smoke_fail_node(gpu_testbed, k8s, ansible_env, tmp_
     set_faults(k8s, FAULTY, ["smoke-fail"])
     # Run the smoke test only once the node agent has taken the fault in (it logs each change).
     waiting.poll_until(lambda: agent_log_count(gpu_testbed, "node %s faults now ['smoke-fail']" % FAULTY) > seen, 300,
-                     "the node agent to see the smoke-fail fault on %s" % FAULTY, interval=0.2)
+                       "the node agent to see the smoke-fail fault on %s" % FAULTY, interval=0.2)
     failed, result, dummy = run_module(ansible_env, tmp_path, "mlops.platform.gpu_smoke_test",
                                        {"namespace": namespace, "timeout": 300})
     assert failed is True
