@@ -75,7 +75,7 @@ def foreign_taint(k8s, tmp_path, ansible_env, testbed):
 
 
 def test_merge_keeps_foreign_taint_and_absent_removes_only_ours(k8s, tmp_path, ansible_env, testbed, foreign_taint):
-    before_labels, before_taints, _ = _state(k8s)
+    before_labels, before_taints, _annotations = _state(k8s)
 
     present = _run_role(tmp_path, ansible_env, testbed, {})
     assert present.returncode == 0, present.stdout[-3000:] + present.stderr[-2000:]
@@ -93,7 +93,7 @@ def test_merge_keeps_foreign_taint_and_absent_removes_only_ours(k8s, tmp_path, a
     labels, taints, annotations = _state(k8s)
     assert sorted(taints, key=str) == sorted(before_taints, key=str)
     assert FOREIGN in taints and TAINTS[0] not in taints
-    assert {k: v for k, v in labels.items()} == before_labels
+    assert labels == before_labels
     assert ANNOTATION not in annotations
 
 
