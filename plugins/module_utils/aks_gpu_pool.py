@@ -12,6 +12,7 @@ __metaclass__ = type
 
 import copy
 
+from ansible_collections.mlops.platform.plugins.module_utils.gpu_vocabulary import SPOT_TAINT
 from ansible_collections.mlops.platform.plugins.module_utils.gpu_node_labels import (
     NodeLabelError,
     normalise_labels,
@@ -22,8 +23,7 @@ from ansible_collections.mlops.platform.plugins.module_utils.gpu_node_labels imp
 DRIVER_OWNERS = ("aks", "operator")
 MIG_PROFILES = ("MIG1g", "MIG2g", "MIG3g", "MIG4g", "MIG7g")
 EVICTION_POLICIES = ("Delete", "Deallocate")
-SPOT_TAINT = {"key": "kubernetes.azure.com/scalesetpriority", "value": "spot", "effect": "NoSchedule"}
-SPOT_LABEL = ("kubernetes.azure.com/scalesetpriority", "spot")
+SPOT_LABEL = (SPOT_TAINT["key"], SPOT_TAINT["value"])
 # AKS agentPools: gpuProfile.driver is "Install" (the default when absent) or "None".
 DRIVER_MODE = {"aks": "Install", "operator": "None"}
 

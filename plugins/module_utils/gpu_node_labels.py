@@ -16,8 +16,9 @@ __metaclass__ = type
 import json
 import re
 
+from ansible_collections.mlops.platform.plugins.module_utils.gpu_vocabulary import TAINT_EFFECTS
+
 ANNOTATION = "mlops.platform/gpu-nodepool-managed"
-TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
 
 _NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 _PREFIX = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*"
