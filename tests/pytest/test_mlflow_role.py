@@ -73,7 +73,6 @@ def test_rendered_environment_and_auth_file():
     ({"mlflow_database_mode": "external", "mlflow_postgres_external": dict(EXTERNAL_PG, password="p@ss/word")}, ["mlflow_postgres_external"]),
     ({"mlflow_artifacts_mode": "s3"}, ["mlflow_s3.access_key_id"]),
     ({"mlflow_artifacts_mode": "azure_blob", "mlflow_azure_blob": {"storage_account": "a", "create": True}}, ["resource_group"]),
-    ({"mlflow_database_mode": "postgres"}, ["mlflow_database_mode", "deployed"]),
 ])
 def test_bad_input_fails_before_any_change(role_vars, words):
     with pytest.raises(AssertionError) as failure:
@@ -81,6 +80,15 @@ def test_bad_input_fails_before_any_change(role_vars, words):
     for word in words:
         assert word in str(failure.value)
     assert "p@ss/word" not in str(failure.value)
+
+
+def test_argument_spec_refuses_an_unknown_choice():
+    # The role's entry point validates meta/argument_specs.yml before its first task.
+    with pytest.raises(AssertionError) as failure:
+        render_role_values("mlflow", {"mlflow_database_mode": "postgres"}, tasks_from="main", fact="mlflow_namespace")
+    text = str(failure.value)
+    assert "mlflow_database_mode" in text and "deployed, external, sqlite" in text
+    assert "Credentials" not in text and "Present |" not in text
 
 
 def test_server_command_model():

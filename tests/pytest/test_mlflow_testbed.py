@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 import uuid
 
 import pytest
@@ -93,7 +94,9 @@ def test_failed_migration_upgrade_order_and_uninstall(k8s, ansible_env, testbed,
 
         # 2. The fault gone, the next run replaces the failed Job and installs.
         set_fault(k8s, None)
+        started = time.monotonic()
         rc, tasks, stats = run_role(ansible_env, testbed, mlflow_vars)
+        print("mlflow role: install %.0fs" % (time.monotonic() - started))
         assert rc == 0, [t for t in tasks if t[2]]
         order = changed_tasks(tasks)
         assert order.index("Job | remove a failed Job left by an earlier run, mlflow-migrate-tracking") < order.index(
@@ -101,7 +104,9 @@ def test_failed_migration_upgrade_order_and_uninstall(k8s, ansible_env, testbed,
         assert "Job | start mlflow-backup" not in order  # nothing to back up on a first install
 
         # 3. A rerun changes nothing.
+        started = time.monotonic()
         rc, tasks, stats = run_role(ansible_env, testbed, mlflow_vars)
+        print("mlflow role: rerun %.0fs" % (time.monotonic() - started))
         assert rc == 0 and stats["changed"] == 0, changed_tasks(tasks)
 
         # 4. A version change: backup, tracking migration, auth migration, then the roll.
