@@ -215,7 +215,8 @@ class MlflowServer:
         for name in ("tracking", "auth"):
             done = self.run_script(self.rendered["upgrade_scripts"][name])
             if done.returncode != 0:
-                raise AssertionError("the role's %s migration script failed (rc %s):\n%s\n%s" % (name, done.returncode, done.stdout[-3000:], done.stderr[-3000:]))
+                raise AssertionError("the role's %s migration script failed (rc %s):\n%s\n%s" % (
+                    name, done.returncode, done.stdout[-3000:], done.stderr[-3000:]))
         argv = [expand_env_refs(arg, self.env) for arg in self.rendered["command"]]
         argv = ["--host=127.0.0.1" if a.startswith("--host=") else "--port=%d" % self.port if a.startswith("--port=") else a for a in argv]
         argv[0] = os.path.join(MLFLOW_VENV, "bin", argv[0])
