@@ -95,7 +95,14 @@ def ensure_pki():
 
     pki = path("pki")
     if os.path.exists(os.path.join(pki, "complete")):
-        return
+        if _pki_current(pki):
+            return
+        # Made by an earlier version without key identifiers, which Python 3.13's default TLS
+        # verification (VERIFY_X509_STRICT) refuses: stop what runs on it and issue a new one.
+        log("the PKI in %s lacks key identifiers (refused by strict X.509 verification): re-issuing it" % pki)
+        for name in reversed(COMPONENTS):
+            stop_process(name)
+        shutil.rmtree(pki)
     os.makedirs(pki, exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc)
     pem = serialization.Encoding.PEM
@@ -116,6 +123,8 @@ def ensure_pki():
         .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=3650))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     save_key("ca", ca_key)
@@ -133,6 +142,8 @@ def ensure_pki():
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=3650))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         )
         if server:
             names = ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
@@ -158,6 +169,20 @@ def ensure_pki():
         handle.write(sa_key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo))
     with open(os.path.join(pki, "complete"), "w") as handle:
         handle.write("ok\n")
+
+
+def _pki_current(pki):
+    """True when the CA certificate carries the key identifiers strict X.509 verification requires."""
+    from cryptography import x509
+
+    try:
+        with open(os.path.join(pki, "ca.crt"), "rb") as handle:
+            cert = x509.load_pem_x509_certificate(handle.read())
+        cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+        cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return False
+    return True
 
 
 def kubeconfig_path(stem="admin"):
