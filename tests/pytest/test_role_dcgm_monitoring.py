@@ -106,8 +106,8 @@ def test_every_threshold_is_a_variable():
 
 
 def promtool():
-    for candidate in (os.environ.get("PROMTOOL"), os.path.join(os.environ.get("MLOPS_TESTBED_CACHE", os.path.expanduser("~/.cache/mlops-testbed")),
-                                                               "bin", "promtool"), shutil.which("promtool")):
+    cache = os.environ.get("MLOPS_TESTBED_CACHE", os.path.expanduser("~/.cache/mlops-testbed"))
+    for candidate in (os.environ.get("PROMTOOL"), os.path.join(cache, "bin", "promtool"), shutil.which("promtool")):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     pytest.fail("promtool not found: run scripts/bootstrap.d/promtool.sh (or `make bootstrap`), or set PROMTOOL")
@@ -140,8 +140,8 @@ def test_promtool_unit_tests_pass(rule_groups, tmp_path):
 
 def test_promtool_unit_tests_can_fail(tmp_path):
     """With a higher temperature threshold the 88 C warning must no longer fire, and promtool says so."""
-    groups = render("dcgm_monitoring_rule_groups", {"dcgm_monitoring_temperature_warning_celsius": 90,
-                                                   "dcgm_monitoring_temperature_critical_celsius": 99})
+    hotter = {"dcgm_monitoring_temperature_warning_celsius": 90, "dcgm_monitoring_temperature_critical_celsius": 99}
+    groups = render("dcgm_monitoring_rule_groups", hotter)
     proc = run_promtool(groups, os.path.join(PROMTOOL_TESTS, "dcgm_alerts.test.yml"), tmp_path)
     assert proc.returncode != 0
     assert "GpuTemperatureHigh" in proc.stdout + proc.stderr
