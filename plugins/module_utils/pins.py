@@ -26,6 +26,12 @@ CHARTS = {
         "version": "4.8.2",
         "app_version": "4.5.3-4.8.2",
     },
+    "kube_prometheus_stack": {
+        # Installed by dcgm_monitoring only on request, when the cluster has no Prometheus Operator.
+        "chart": "kube-prometheus-stack",
+        "repo": "https://prometheus-community.github.io/helm-charts",
+        "version": "77.6.2",
+    },
     "jupyterhub": {
         "chart": "jupyterhub",
         "repo": "https://hub.jupyter.org/helm-chart/",

@@ -194,6 +194,39 @@ def test_gfd_labels_follow_the_operator_and_faults():
     assert [key for key in stripped if key.startswith('nvidia.com/')] == ['nvidia.com/gpu.present'], 'operands stay scheduled'
 
 
+def test_requested_mig_config_is_answered_success_failed_or_stuck():
+    """mig-manager's nvidia.com/mig.config.state for a node that carries an nvidia.com/mig.config request."""
+    node = spec()
+    assert model.MIG_CONFIG_STATE_LABEL not in model.node_labels(node, READY_OPERATOR, frozenset())
+    requested = model.node_labels(node, READY_OPERATOR, frozenset(), 'all-1g.10gb')
+    assert requested[model.MIG_CONFIG_STATE_LABEL] == 'success'
+    assert model.node_labels(node, READY_OPERATOR, frozenset({'mig-config-failed'}), 'all-1g.10gb')[model.MIG_CONFIG_STATE_LABEL] == 'failed'
+    assert model.node_labels(node, READY_OPERATOR, frozenset({'mig-config-stuck'}), 'all-1g.10gb')[model.MIG_CONFIG_STATE_LABEL] == 'pending'
+    assert model.node_labels(node, READY_OPERATOR, frozenset({'mig-invalid'}), 'all-1g.10gb')[model.MIG_CONFIG_STATE_LABEL] == 'failed'
+    # Without the operator nobody answers; a CPU node never does.
+    assert model.MIG_CONFIG_STATE_LABEL not in model.node_labels(node, model.NO_OPERATOR, frozenset(), 'all-1g.10gb')
+    cpu = model.NodeSpec('system-0', config.parse_config({'pools': [{'name': 'system', 'count': 1}]}).pools[0], 0)
+    assert model.MIG_CONFIG_STATE_LABEL not in model.node_labels(cpu, READY_OPERATOR, frozenset(), 'all-1g.10gb')
+
+
+def test_mig_config_request_moves_pending_on_and_keeps_the_users_label():
+    """A node the user set to pending with a new request gets the answer patched in; the request label stays."""
+    node = spec()
+    desired = model.desired_node(node, READY_OPERATOR, frozenset(), 'all-3g.40gb')
+    observed = model.node_object(node, model.desired_node(node, READY_OPERATOR, frozenset()), 10250, NOW)
+    observed['metadata']['labels'].update({model.MIG_CONFIG_LABEL: 'all-3g.40gb', model.MIG_CONFIG_STATE_LABEL: 'pending'})
+    meta_patch, _status = model.node_patches(desired, observed, NOW, 60)
+    assert meta_patch['metadata']['labels'] == {model.MIG_CONFIG_STATE_LABEL: 'success'}
+    stuck = model.desired_node(node, READY_OPERATOR, frozenset({'mig-config-stuck'}), 'all-3g.40gb')
+    assert model.node_patches(stuck, observed, NOW, 60)[0] is None
+    # The request going away takes the answer with it (GFD-owned), never the request label itself.
+    cleared = model.desired_node(node, READY_OPERATOR, frozenset())
+    observed['metadata']['labels'][model.MIG_CONFIG_STATE_LABEL] = 'success'
+    labels = model.node_patches(cleared, observed, NOW, 60)[0]['metadata']['labels']
+    assert labels == {model.MIG_CONFIG_STATE_LABEL: None}
+    assert 'mig-config-failed' in config.FAULTS and 'mig-config-stuck' in config.FAULTS
+
+
 def test_gpu_family_table():
     assert model.gpu_family('NVIDIA-H100-80GB-HBM3') == ('hopper', 9, 0)
     assert model.gpu_family('Tesla-T4') == ('turing', 7, 5)

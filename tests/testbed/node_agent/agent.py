@@ -20,8 +20,8 @@ from .gpu_operator import (CLUSTERPOLICY_PATH, device_plugin_config, enabled_ope
 from .kserve import KServeController
 from .kube import ApiError, Informer, Rest, WorkQueue, object_key, start_workers
 from .logs import LogServer, container_log, pod_start
-from .model import (DEVICE_PLUGIN_CONFIG_LABEL, FAULTS_ANNOTATION, MANAGED_LABEL, NO_SHARING, NodeSpec, OperatorView, Sharing,
-                    desired_node, micro_time, node_object, node_patches, now_utc, observed_ready, parse_faults, rfc3339)
+from .model import (DEVICE_PLUGIN_CONFIG_LABEL, FAULTS_ANNOTATION, MANAGED_LABEL, MIG_CONFIG_LABEL, NO_SHARING, NodeSpec, OperatorView,
+                    Sharing, desired_node, micro_time, node_object, node_patches, now_utc, observed_ready, parse_faults, rfc3339)
 from .pods import plan_pod, pod_ip
 from .volumes import (claim_class_name, claim_event, class_action, is_our_class, orphan_directories, owned_directory, plan_claim,
                       render_volume, should_delete, storage_class_object)
@@ -194,7 +194,8 @@ class Agent:  # pylint: disable=too-many-instance-attributes
             return
         observed = self.nodes.get(name)
         labels = (observed or {}).get('metadata', {}).get('labels') or {}
-        desired = desired_node(spec, self.operator.for_node(labels.get(DEVICE_PLUGIN_CONFIG_LABEL)), self._faults(name, observed))
+        desired = desired_node(spec, self.operator.for_node(labels.get(DEVICE_PLUGIN_CONFIG_LABEL)), self._faults(name, observed),
+                               labels.get(MIG_CONFIG_LABEL))
         now = now_utc()
         if observed is None:
             try:

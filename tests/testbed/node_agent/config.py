@@ -10,6 +10,8 @@ FAULTS = (
     'gpu-allocatable-zero',
     'gpu-allocatable-partial',
     'mig-invalid',
+    'mig-config-failed',
+    'mig-config-stuck',
     'not-ready',
     'smoke-fail',
     'operand-not-ready',

@@ -13,12 +13,14 @@ MANAGED_LABEL = 'testbed.mlops.platform/managed'
 POOL_LABEL = 'testbed.mlops.platform/pool'
 FAULTS_ANNOTATION = 'testbed.mlops.platform/faults'
 DEVICE_PLUGIN_CONFIG_LABEL = 'nvidia.com/device-plugin.config'
+MIG_CONFIG_LABEL = 'nvidia.com/mig.config'
+MIG_CONFIG_STATE_LABEL = 'nvidia.com/mig.config.state'
 GPU_RESOURCE = 'nvidia.com/gpu'
 SHARED_RESOURCE = 'nvidia.com/gpu.shared'
 NOT_READY_TAINT = 'node.kubernetes.io/not-ready'
 KUBELET_VERSION = 'v1.20.2'
 # Labels that users or other controllers own even though they sit under nvidia.com/.
-USER_OWNED_LABELS = frozenset({DEVICE_PLUGIN_CONFIG_LABEL, 'nvidia.com/mig.config'})
+USER_OWNED_LABELS = frozenset({DEVICE_PLUGIN_CONFIG_LABEL, MIG_CONFIG_LABEL})
 USER_OWNED_PREFIXES = ('nvidia.com/gpu.deploy.',)
 GFD_PREFIXES = ('nvidia.com/', 'feature.node.kubernetes.io/pci-10de')
 
@@ -215,14 +217,26 @@ def base_labels(spec: NodeSpec) -> Dict[str, str]:
     return labels
 
 
-def node_labels(spec: NodeSpec, view: OperatorView, faults: FrozenSet[str]) -> Dict[str, str]:
-    """Every label the agent wants on the node."""
+def mig_config_state(faults: FrozenSet[str]) -> str:
+    """The state mig-manager reports once it handled a requested MIG configuration (``nvidia.com/mig.config``)."""
+    if 'mig-config-failed' in faults or 'mig-invalid' in faults:
+        return 'failed'
+    if 'mig-config-stuck' in faults:
+        return 'pending'
+    return 'success'
+
+
+def node_labels(spec: NodeSpec, view: OperatorView, faults: FrozenSet[str], mig_config: Optional[str] = None) -> Dict[str, str]:
+    """Every label the agent wants on the node; ``mig_config`` is the node's requested MIG configuration label."""
     labels = base_labels(spec)
     if spec.pool.is_gpu and view.present:
         # NFD's PCI label and the operator's gpu.present select the node for the operands; GFD adds the rest.
         labels.update({'feature.node.kubernetes.io/pci-10de.present': 'true', 'nvidia.com/gpu.present': 'true'})
         if view.gfd_active and 'no-gfd-labels' not in faults:
             labels.update(gfd_labels(spec.pool, view.sharing, faults))
+        if mig_config:
+            # mig-manager answers a requested configuration, whoever set it to pending.
+            labels[MIG_CONFIG_STATE_LABEL] = mig_config_state(faults)
     return labels
 
 
@@ -234,15 +248,15 @@ def node_taints(spec: NodeSpec, faults: FrozenSet[str]) -> List[dict]:
     return taints
 
 
-def desired_node(spec: NodeSpec, view: OperatorView, faults: FrozenSet[str]) -> DesiredNode:
-    """Compute the full desired state of a node."""
+def desired_node(spec: NodeSpec, view: OperatorView, faults: FrozenSet[str], mig_config: Optional[str] = None) -> DesiredNode:
+    """Compute the full desired state of a node (``mig_config``: its ``nvidia.com/mig.config`` label)."""
     pool = spec.pool
     gpu_capacity, gpu_allocatable = gpu_resources(pool, view, faults)
     base = {'cpu': pool.cpu, 'memory': pool.memory, 'pods': str(pool.pods), 'ephemeral-storage': pool.ephemeral_storage}
     capacity = dict(base, **{key: str(value) for key, value in gpu_capacity.items()})
     allocatable = dict(base, **{key: str(value) for key, value in gpu_allocatable.items()})
     return DesiredNode(
-        labels=node_labels(spec, view, faults),
+        labels=node_labels(spec, view, faults, mig_config),
         managed_label_keys=frozenset(base_labels(spec)),
         taints=node_taints(spec, faults),
         managed_taint_keys=frozenset([t.key for t in pool.taints] + [NOT_READY_TAINT]),
