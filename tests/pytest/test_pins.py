@@ -28,6 +28,10 @@ PIN_TO_CHART = {
     "kserve_crd": "kserve-crd",
     "kserve_resources": "kserve-resources",
 }
+# Pins the upstream data does not cover, with the reason; their versions are not proven here.
+UNBACKED = {
+    "kube_prometheus_stack": "installed by dcgm_monitoring only on request; no upstream data for it is kept",
+}
 # Charts a source tree versions with a placeholder; their release is the tag (README, upstream.RELEASES).
 PLACEHOLDER = re.compile(r"devel|set\.by\.chartpress|^0\.0\.")
 # Charts pinned through another chart: NFD is the gpu-operator chart's dependency.
@@ -53,7 +57,8 @@ def readme_row(directory):
 
 
 def test_every_pin_and_chart_is_mapped():
-    assert set(PIN_TO_CHART) == set(PINS.CHARTS)
+    assert not set(PIN_TO_CHART) & set(UNBACKED)
+    assert set(PIN_TO_CHART) | set(UNBACKED) == set(PINS.CHARTS)
     assert set(PIN_TO_CHART.values()) | set(DEPENDENCIES) == set(upstream.CHART_DIRS)
 
 
