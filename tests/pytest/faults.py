@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from urllib.parse import urlparse
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "testbed"))
 
-from fault_proxy import FaultPlan, FaultProxy  # noqa: E402  pylint: disable=wrong-import-position
+from fault_proxy import FaultPlan, FaultProxy
 
 
 def testbed_state_and_port(kubeconfig):

@@ -43,11 +43,9 @@ import urllib.request
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", ".."))
-from plugins.module_utils.mlflow_chart import expand_env_refs  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.mlops.platform.plugins.module_utils.mlflow_chart import expand_env_refs
+from upstream import render_role_values
 
-from upstream import render_role_values  # noqa: E402  pylint: disable=wrong-import-position
 
 MLFLOW_VERSION = "3.15.1"
 CACHE = os.environ.get("MLOPS_TESTBED_CACHE", os.path.expanduser("~/.cache/mlops-testbed"))

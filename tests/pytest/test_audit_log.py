@@ -10,7 +10,7 @@ import sys
 import uuid
 
 from audit import AuditLog, ArgvSampler, Request, format_requests, is_system_user
-from waiting import wait_for
+from waiting import poll_until
 
 
 def test_mutations_since_a_mark_name_user_verb_resource_and_object(testbed, k8s, namespace):
@@ -49,7 +49,7 @@ def test_the_testbeds_own_actors_are_left_out_by_default(testbed):
     log = AuditLog.for_kubeconfig(testbed.kubeconfig)
     mark = log.mark()
     # The node agent renews node leases and pod status continuously: wait until it has written something.
-    wait_for(lambda: any(r.user == "testbed-node-agent" and r.mutating for r in log.requests_since(mark)), 120,
+    poll_until(lambda: any(r.user == "testbed-node-agent" and r.mutating for r in log.requests_since(mark)), 120,
              "a mutating request by the node agent")
     assert all(not is_system_user(r.user) for r in log.mutations_since(mark))
     assert any(is_system_user(r.user) for r in log.mutations_since(mark, include_system=True))
@@ -90,7 +90,7 @@ def test_argv_sampler_finds_a_canary_on_a_command_line_and_only_then():
         proc = subprocess.Popen(sleeper + ["--user=nobody"])
         try:
             first = clean.samples
-            wait_for(lambda: clean.samples >= first + 2, 60, "two samples while the clean process runs")
+            poll_until(lambda: clean.samples >= first + 2, 60, "two samples while the clean process runs")
         finally:
             proc.kill()
             proc.wait()
@@ -98,7 +98,7 @@ def test_argv_sampler_finds_a_canary_on_a_command_line_and_only_then():
     with ArgvSampler([canary]) as dirty:
         proc = subprocess.Popen(sleeper + ["--password=" + canary])
         try:
-            wait_for(lambda: dirty.hits, 60, "the sampler to see the canary")
+            poll_until(lambda: dirty.hits, 60, "the sampler to see the canary")
         finally:
             proc.kill()
             proc.wait()

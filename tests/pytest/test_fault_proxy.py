@@ -16,7 +16,7 @@ import pytest
 
 from audit import AuditLog
 from faults import fault_proxy  # noqa: F401  pylint: disable=unused-import
-from waiting import wait_for
+from waiting import poll_until
 
 
 @pytest.fixture
@@ -137,7 +137,7 @@ def test_watch_streams_events_through_the_proxy(proxied, k8s, namespace):
     # Create only once the watch is open, so the event must arrive over the proxied stream.
     time.sleep(1.0)
     client.CoreV1Api(k8s).create_namespaced_config_map(namespace, {"metadata": {"name": name}})
-    wait_for(lambda: ("ADDED", name) in seen, 60, "the ADDED event through the proxy")
+    poll_until(lambda: ("ADDED", name) in seen, 60, "the ADDED event through the proxy")
     thread.join(timeout=60)
 
 

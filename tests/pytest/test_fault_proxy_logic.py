@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections import Counter
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "testbed"))
 
-import fault_proxy  # noqa: E402  pylint: disable=wrong-import-position
-from fault_proxy import FaultPlan, Stats, parse_mix, status_body  # noqa: E402  pylint: disable=wrong-import-position
+import fault_proxy
+from fault_proxy import FaultPlan, Stats, parse_mix, status_body
 
 
 def decisions(plan, count, method="GET", path="/api/v1/nodes"):

@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from upstream import assert_conforms, conformance_errors, render_role_values
-from waiting import wait_for
+from waiting import poll_until
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 STAND_IN = os.path.join(ROOT, "tests", "testbed", "charts", "jupyterhub")
@@ -280,7 +280,7 @@ def test_uninstall_keeps_volumes_unless_purged(testbed, k8s, ansible_env, namesp
 
         proc = run_role(ansible_env, testbed, {"jupyterhub_namespace": ns, "jupyterhub_state": "absent"})
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-        wait_for(lambda: not apps.list_namespaced_deployment(ns).items, 300, "the release's Deployments to go", 1.0)
+        poll_until(lambda: not apps.list_namespaced_deployment(ns).items, 300, "the release's Deployments to go", 1.0)
         assert pvc_names(core, ns) == ["claim-alice", "hub-db-dir"]
         assert core.read_namespaced_config_map("marker", ns).data == {"written-by": "test"}
         assert "Kept 2 PersistentVolumeClaims in namespace %s (claim-alice, hub-db-dir)" % ns in flat(proc.stdout)
@@ -288,7 +288,7 @@ def test_uninstall_keeps_volumes_unless_purged(testbed, k8s, ansible_env, namesp
         proc = run_role(ansible_env, testbed, {"jupyterhub_namespace": ns, "jupyterhub_state": "absent", "jupyterhub_purge": True})
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
         assert "Purged namespace %s: 2 PersistentVolumeClaims (claim-alice, hub-db-dir) and the namespace" % ns in flat(proc.stdout)
-        wait_for(lambda: namespaces.phase(ns) is None, 300, "namespace %s to be deleted" % ns, 1.0)
+        poll_until(lambda: namespaces.phase(ns) is None, 300, "namespace %s to be deleted" % ns, 1.0)
     finally:
         if namespaces.phase(ns) is not None:
             namespaces.delete_and_wait(ns, 300)

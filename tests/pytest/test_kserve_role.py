@@ -13,10 +13,7 @@ import tempfile
 import pytest
 import yaml
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-# pylint: disable=wrong-import-position
-from upstream import ROOT, assert_conforms, conformance_errors, render_role_values  # noqa: E402
+from upstream import ROOT, assert_conforms, conformance_errors, render_role_values
 
 STAND_IN = os.path.join(ROOT, 'tests', 'testbed', 'charts', 'kserve')
 HELM = os.path.join(os.environ.get('MLOPS_TESTBED_CACHE', os.path.expanduser('~/.cache/mlops-testbed')), 'bin', 'helm')

@@ -24,10 +24,7 @@ import urllib.request
 import pytest
 import yaml
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-# pylint: disable=wrong-import-position
-from upstream import ROOT, render_role_values  # noqa: E402
+from upstream import ROOT, render_role_values
 
 MLFLOW_VERSION = '3.15.1'
 CACHE = os.environ.get('MLOPS_TESTBED_CACHE', os.path.expanduser('~/.cache/mlops-testbed'))

@@ -6,14 +6,12 @@ command-line model behind ``mlflow_server_command``."""
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 
 from upstream import assert_conforms, conformance_errors, render_role_values
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
-from plugins.module_utils.mlflow_chart import expand_env_refs, kebab_case, server_command  # noqa: E402
+from ansible_collections.mlops.platform.plugins.module_utils.mlflow_chart import expand_env_refs, kebab_case, server_command
 
 EXTERNAL_PG = {"host": "pg.example.com", "port": 5432, "user": "mlflow", "password": "s3cret-pw", "sslmode": "require"}
 

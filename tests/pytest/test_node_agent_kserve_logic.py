@@ -1,16 +1,10 @@
 """Unit tests of the played KServe controller's pure logic (tests/testbed/node_agent/kserve.py; no cluster needed)."""
 
 import functools
-import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'testbed'))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-# pylint: disable=wrong-import-position
-from node_agent import kserve  # noqa: E402
+from node_agent import kserve
 
 NOW = '2026-12-03T08:00:00Z'
 LATER = '2026-12-03T08:05:00Z'

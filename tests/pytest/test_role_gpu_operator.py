@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import jsonschema
 import pytest
@@ -16,8 +15,7 @@ import yaml
 
 import upstream
 
-sys.path.insert(0, os.path.join(upstream.ROOT, "tests", "testbed"))
-from node_agent import gpu_operator as played  # noqa: E402  pylint: disable=wrong-import-position
+from node_agent import gpu_operator as played
 
 STAND_IN = os.path.join(upstream.ROOT, "tests", "testbed", "charts", "gpu-operator")
 FULL = {
