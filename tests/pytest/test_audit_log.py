@@ -50,7 +50,7 @@ def test_the_testbeds_own_actors_are_left_out_by_default(testbed):
     mark = log.mark()
     # The node agent renews node leases and pod status continuously: wait until it has written something.
     poll_until(lambda: any(r.user == "testbed-node-agent" and r.mutating for r in log.requests_since(mark)), 120,
-             "a mutating request by the node agent")
+               "a mutating request by the node agent")
     assert all(not is_system_user(r.user) for r in log.mutations_since(mark))
     assert any(is_system_user(r.user) for r in log.mutations_since(mark, include_system=True))
 

@@ -5,7 +5,6 @@ command-line model behind ``mlflow_server_command``."""
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
