@@ -15,7 +15,8 @@ want="$(printf '%s\n' "${PINS[@]}")"
 if [[ -x "$MVENV/bin/mlflow" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
   log "ok: $MVENV"
 else
-  PY="$(command -v python3)"
+  # The project's interpreter (>= 3.12, chosen by bootstrap.sh) builds this virtualenv too.
+  PY="$(readlink -f "${VENV:?}/bin/python")"
   [[ -x "$MVENV/bin/python" ]] || "$PY" -m venv "$MVENV"
   "$MVENV/bin/python" -m pip install --quiet --disable-pip-version-check "${PINS[@]}"
   printf '%s\n' "$want" > "$STAMP"
@@ -31,6 +32,8 @@ else
   printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
   $SUDO chmod 0755 /usr/sbin/policy-rc.d
   trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+  # A fresh machine may have no package lists yet.
+  $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends postgresql >/dev/null
   log "installed Debian's postgresql"
 fi
