@@ -2,10 +2,10 @@
 # `make test`: run the test stages in order, stop at the first failure, and print how long each
 # stage took (also when one fails).
 #
-# One testbed serves every stage that needs a cluster: it is started once before the first such
-# stage (pytest) and reused by the molecule scenarios through KUBECONFIG (their shared create step
-# uses a cluster that answers there); each scenario's cleanup removes what it created. The testbed
-# is stopped at the end when this script started it.
+# One testbed serves every stage that needs a cluster: it is started before the first such stage
+# (pytest), started afresh before the molecule stage, and reused by the molecule scenarios through
+# KUBECONFIG (their shared create step uses a cluster that answers there); each scenario's cleanup
+# removes what it created. The testbed is stopped at the end when this script started it.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -30,6 +30,15 @@ stop_testbed() {
   fi
 }
 
+# Before the molecule stage the testbed this script started is started afresh (its data wiped), so
+# that what the pytest stage left behind cannot show up in a scenario's check-mode assertions.
+reset_testbed() {
+  if (( started_testbed )) && [[ -n "${KUBECONFIG_FOR_TESTS:-}" ]]; then
+    python tests/testbed/testbed.py down >/dev/null 2>&1 || true
+    KUBECONFIG_FOR_TESTS=""
+  fi
+}
+
 ensure_testbed() {
   if [[ -n "${KUBECONFIG_FOR_TESTS:-}" ]]; then return 0; fi
   if ! python tests/testbed/testbed.py status >/dev/null 2>&1; then
@@ -47,7 +56,8 @@ for stage in "${stages[@]}"; do
   t0=$(date +%s)
   rc=0
   case "$stage" in
-    pytest|molecule) ensure_testbed || rc=1 ;;
+    pytest) ensure_testbed || rc=1 ;;
+    molecule) reset_testbed; ensure_testbed || rc=1 ;;
   esac
   if (( rc == 0 )); then
     make --no-print-directory "$stage" || rc=$?
