@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import socket
 import subprocess
 import sys
 import time
 
 import pytest
+
+from private_testbed import free_port_block
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 TESTBED = os.path.join(ROOT, "tests", "testbed", "testbed.py")
@@ -39,29 +40,10 @@ def _processes_mentioning(text):
     return found
 
 
-def _free_port_block(size=6):
-    """A base port such that base .. base+size-1 are all free on 127.0.0.1."""
-    for _attempt in range(50):
-        base = random.randint(20000, 40000)
-        sockets = []
-        try:
-            for port in range(base, base + size):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no free block of %d ports" % size)
-
-
 @pytest.fixture(scope="module")
 def private_bed(tmp_path_factory):
     state = str(tmp_path_factory.mktemp("testbed-state"))
-    port = _free_port_block()
+    port = free_port_block()
     env = dict(os.environ, MLOPS_TESTBED_STATE=state, MLOPS_TESTBED_PORT=str(port))
 
     def run(*args, check=True):
@@ -123,7 +105,7 @@ def test_down_stops_everything_it_started(private_bed):
 
 def test_up_refuses_ports_held_by_another_process(tmp_path):
     """A port clash must fail clearly, never adopt someone else's process as ours."""
-    base = _free_port_block()
+    base = free_port_block()
     squatter = socket.socket()
     squatter.bind(("127.0.0.1", base + 1))  # etcd's client port
     squatter.listen(1)
@@ -155,7 +137,7 @@ def test_a_thousand_node_configuration_comes_up(tmp_path):
     expected_gpu = sum(pool["count"] for pool in pools if pool.get("gpus_per_node"))
     assert expected_gpu >= 1000
 
-    base = _free_port_block()
+    base = free_port_block()
     env = dict(os.environ, MLOPS_TESTBED_STATE=str(tmp_path), MLOPS_TESTBED_PORT=str(base))
     started = time.monotonic()
     try:
