@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# `make demo`: the main job — the site playbook against the embedded local testbed.
+# `make demo`: the main job — the whole platform on the embedded local testbed.
 #
 # 1. Start the testbed (a real kube-apiserver with simulated GPU nodes); the first start on a
 #    fresh machine builds the control-plane binaries (a few minutes), later starts take seconds.
-# 2. Run playbooks/site.yml with the `local` inventory.
+# 2. playbooks/site.yml with the `local` inventory: the whole platform from its spec
+#    (inventories/local/group_vars/mlops_platform/platform.yml), ending with its summary.
+# 3. playbooks/verify.yml: the end-to-end check, with a JSON and a JUnit report.
 # The testbed keeps running afterwards so that you can look around; `make testbed-down` stops it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,10 +15,18 @@ kubeconfig="$(python tests/testbed/testbed.py up | tail -n 1)"
 export MLOPS_KUBECONFIG="$kubeconfig"
 echo "[demo] testbed is up; kubeconfig: $kubeconfig"
 
+started=$(date +%s)
 ansible-playbook -i inventories/local/hosts.yml playbooks/site.yml "$@"
+site_seconds=$(( $(date +%s) - started ))
+
+reports="$ROOT/verify-reports/local"
+ansible-playbook -i inventories/local/hosts.yml playbooks/verify.yml -e "mlops_verify_report_dir=$reports" "$@"
 
 cat <<MSG
-[demo] site playbook finished on the local testbed.
+[demo] the platform is up on the local testbed (site.yml took ${site_seconds}s; its summary is above).
+[demo] Reports:  $reports/verify-report.json, $reports/verify-report.xml
 [demo] Explore:  KUBECONFIG=$kubeconfig  (e.g. python tests/testbed/testbed.py status)
+[demo] Again:    ansible-playbook -i inventories/local/hosts.yml playbooks/site.yml   (a rerun changes nothing)
+[demo] Remove:   ansible-playbook -i inventories/local/hosts.yml playbooks/uninstall.yml   (keeps data; -e mlops_purge=true removes it)
 [demo] Stop:     make testbed-down
 MSG
