@@ -68,7 +68,13 @@ def psa_labels(level, version="latest"):
 
 
 def namespace_manifest(spec, path):
-    """A Namespace with PSA labels; anything looser than ``restricted`` must say why."""
+    """A Namespace with PSA labels; anything looser than ``restricted`` must say why.
+
+    A namespace that a component role also applies (``owner``) must carry labels that agree with the
+    role's: ``managed_by`` is the role's ``app.kubernetes.io/managed-by`` value, or empty/None for
+    none (the label is then left out), and ``pod_security_audit``/``pod_security_warn`` follow the
+    role's audit and warn levels. Labels that differ would flip on every run.
+    """
     name = _check_name(spec.get("name"), path + ".name")
     level = spec.get("pod_security") or "restricted"
     if level not in PSA_LEVELS:
@@ -78,10 +84,28 @@ def namespace_manifest(spec, path):
         raise PlatformSpecError("%s.justification: namespace %s asks for Pod Security %r; say why (only restricted needs no reason)"
                                 % (path, name, level))
     labels = _labels(spec.get("labels"))
+    managed_by = spec.get("managed_by", MANAGED_BY)
+    if managed_by:
+        if not isinstance(managed_by, str):
+            raise PlatformSpecError("%s.managed_by: %r must be a string (or empty for no label)" % (path, managed_by))
+        labels["app.kubernetes.io/managed-by"] = managed_by
+    else:
+        labels.pop("app.kubernetes.io/managed-by", None)
     labels.update(psa_labels(level))
+    for mode in ("audit", "warn"):
+        key = "pod_security_" + mode
+        if spec.get(key) is not None:
+            if spec[key] not in PSA_LEVELS:
+                raise PlatformSpecError("%s.%s: %r is not one of %s" % (path, key, spec[key], ", ".join(PSA_LEVELS)))
+            labels["pod-security.kubernetes.io/" + mode] = spec[key]
     metadata = {"name": name, "labels": labels}
+    annotations = {}
     if reason:
-        metadata["annotations"] = {"mlops.platform/pod-security-justification": reason}
+        annotations["mlops.platform/pod-security-justification"] = reason
+    if spec.get("owner"):
+        annotations["mlops.platform/owner"] = _check_name(str(spec["owner"]).replace("_", "-"), path + ".owner")
+    if annotations:
+        metadata["annotations"] = annotations
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata}
 
 
@@ -174,6 +198,8 @@ def allow_policies(allow, path):
     for index, src in enumerate(sources):
         if not src.get("namespace"):
             continue  # a CIDR source lives outside the cluster: nothing to open on its side
+        if src.get("egress") is False:
+            continue  # a namespace the platform does not manage (e.g. an existing Prometheus): its egress is its own
         egress_rule = {"to": [dest_peer]}
         if ports:
             egress_rule["ports"] = ports

@@ -91,3 +91,36 @@ def test_manifests_validate_against_a_current_kubernetes_schema():
         priority_classes=[{"name": "ml-training", "value": 1000}])
     for manifest in out["namespaces"] + out["objects"]:
         kubernetes_validate.validate(manifest, "1.34", strict=True)
+
+
+def test_owned_namespace_takes_the_owning_roles_managed_by_and_levels():
+    out = render_platform_base(namespaces=[
+        {"name": "gpu-operator", "pod_security": "privileged", "pod_security_audit": "privileged", "pod_security_warn": "privileged",
+         "justification": "driver", "managed_by": "mlops.platform.gpu_operator", "owner": "gpu_operator"},
+        {"name": "jupyterhub", "pod_security": "baseline", "justification": "notebooks", "managed_by": None},
+        {"name": "teamless"}])
+    gpu, hub, plain = (n["metadata"] for n in out["namespaces"])
+    assert gpu["labels"]["app.kubernetes.io/managed-by"] == "mlops.platform.gpu_operator"
+    assert gpu["labels"]["pod-security.kubernetes.io/audit"] == "privileged"
+    assert gpu["labels"]["pod-security.kubernetes.io/warn"] == "privileged"
+    assert gpu["annotations"]["mlops.platform/owner"] == "gpu-operator"
+    assert "app.kubernetes.io/managed-by" not in hub["labels"]
+    assert hub["labels"]["pod-security.kubernetes.io/warn"] == "restricted"
+    assert plain["labels"]["app.kubernetes.io/managed-by"] == "mlops.platform"
+
+
+def test_bad_audit_level_and_managed_by_are_named():
+    with pytest.raises(PlatformSpecError, match=r"^namespaces\[0\]\.pod_security_audit"):
+        render_platform_base(namespaces=[{"name": "a", "pod_security_audit": "loose"}])
+    with pytest.raises(PlatformSpecError, match=r"^namespaces\[0\]\.managed_by"):
+        render_platform_base(namespaces=[{"name": "a", "managed_by": 3}])
+
+
+def test_source_without_egress_needs_no_declared_namespace():
+    allow = {"name": "scrape", "to_namespace": "gpu-operator", "from": [{"namespace": "monitoring", "egress": False}], "ports": [9400]}
+    out = render_platform_base(namespaces=[{"name": "gpu-operator", "pod_security": "privileged", "justification": "x"}], allows=[allow])
+    policies = [o for o in out["objects"] if o["metadata"]["name"].startswith("allow-scrape")]
+    assert [p["metadata"]["namespace"] for p in policies] == ["gpu-operator"]
+    with pytest.raises(PlatformSpecError, match=r"^allows\[0\]: namespace monitoring is not declared"):
+        render_platform_base(namespaces=[{"name": "gpu-operator", "pod_security": "privileged", "justification": "x"}],
+                             allows=[dict(allow, **{"from": [{"namespace": "monitoring"}]})])
