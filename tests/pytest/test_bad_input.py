@@ -2,10 +2,12 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Bad input is rejected with a message naming the parameter, and changes nothing on the cluster.
 
-Every case in CASES is one task with bad input to a module or a filter of this collection. All cases
-run in one ansible-playbook against the testbed; before each module case a read-only marker request (a
-GET of a ConfigMap named after the case) goes into the API audit log, so the log splits into one slice
-per case (consecutive filter cases, which run on the controller only, share one slice). Each case must
+Every case in CASES is one task with bad input to a module, a filter, the platform spec (as site.yml
+maps it) or a role of this collection. All cases run in one ansible-playbook against the testbed; before
+each module or role case a read-only marker request (a GET of a ConfigMap named after the case) goes into
+the API audit log, so the log splits into one slice per case (consecutive filter and spec cases, which run
+on the controller only, share one slice). A role case runs the role in a block whose rescue records the
+failure. Each case must
 fail, its message must contain every string in ``expect`` (the parameter's name first), and its slice
 of the audit log must hold no create/update/patch/delete by anyone but the testbed's own actors (node
 agent, controllers).
@@ -31,6 +33,16 @@ import yaml
 from audit import AuditLog, format_requests, is_system_user
 
 POD = {"containers": [{"name": "main", "image": "registry.example/app:1.0"}]}
+
+
+def _spec(spec):
+    """A task that maps a platform spec onto the role variables, as site.yml does."""
+    return {"ansible.builtin.set_fact": {"bad_input_result": "{{ %s | mlops.platform.platform_role_vars }}" % json.dumps(spec)}}
+
+
+def _role(name, variables):
+    """A task that runs a role with bad variables; the harness wraps it so the failure is recorded."""
+    return {"ansible.builtin.include_role": {"name": "mlops.platform.%s" % name}, "vars": variables}
 
 
 def _filter(expression):
@@ -114,6 +126,54 @@ CASES = [
     {"id": "inference-bad-protocol", "task": _filter(
         "'iris' | mlops.platform.inference_service(model_format='sklearn', storage_uri='s3://b/m', protocol_version='v9')"),
      "expect": ["protocol_version", "v9"]},
+    # --- the platform spec (mlops.platform.platform_role_vars, as site.yml maps it): each message starts with the field's path
+    {"id": "spec-max-below-min", "task": _spec({"gpu": {"minNodes": 3, "maxNodes": 1}}),
+     "expect": ["gpu.maxNodes: must be >= gpu.minNodes"]},
+    {"id": "spec-unknown-key", "task": _spec({"gpu": {"maxNode": 4}}), "expect": ["gpu.maxNode"]},
+    {"id": "spec-bad-provider", "task": _spec({"gpu": {"provider": "gke"}}), "expect": ["gpu.provider", "gke"]},
+    {"id": "spec-replicas-not-int", "task": _spec({"gpu": {"sharing": {"strategy": "time-slicing", "replicas": "four"}}}),
+     "expect": ["gpu.sharing.replicas"]},
+    {"id": "spec-mig-profile-malformed", "task": _spec({"gpu": {"mig": {"strategy": "mixed", "profile": "1g10gb"}}}),
+     "expect": ["gpu.mig.profile", "1g10gb"]},
+    {"id": "spec-memory-malformed", "task": _spec({"jupyterhub": {"userResources": {"cpu": 2, "memory": "8GB", "gpu": 1}}}),
+     "expect": ["jupyterhub.userResources.memory", "8GB"]},
+    {"id": "spec-dummy-auth-not-allowed", "task": _spec({"jupyterhub": {"auth": {"type": "dummy"}}}),
+     "expect": ["jupyterhub.auth.type", "dummy"]},
+    {"id": "spec-storage-choice", "task": _spec({"mlflow": {"storage": "gcs"}}), "expect": ["mlflow.storage", "gcs"]},
+    {"id": "spec-team-gpus-negative", "task": _spec({"teams": [{"name": "vision", "quota": {"gpus": -1}}]}),
+     "expect": ["teams[0].quota.gpus: must be >= 0"]},
+    {"id": "spec-team-egress-not-cidr", "task": _spec({"teams": [{"name": "vision", "egressCidrs": ["10.0.0.0"]}]}),
+     "expect": ["teams[0].egressCidrs[0]", "10.0.0.0"]},
+    {"id": "spec-serving-framework", "task": _spec({"modelServing": {"framework": "seldon"}}),
+     "expect": ["modelServing.framework", "seldon"]},
+    # --- roles: argument specs and each role's own cross-field checks, before any change
+    {"id": "role-nodepool-provider-choice", "task": _role("gpu_nodepool", {"gpu_nodepool_provider": "gke"}),
+     "expect": ["gpu_nodepool_provider", "gke"]},
+    {"id": "role-nodepool-aks-needs-cluster", "task": _role("gpu_nodepool", {"gpu_nodepool_provider": "aks"}),
+     "expect": ["gpu_nodepool_aks.resource_group", "gpu_nodepool_aks.cluster_name"]},
+    {"id": "role-operator-mig-strategy-choice", "task": _role("gpu_operator", {"gpu_operator_mig_strategy": "sometimes"}),
+     "expect": ["gpu_operator_mig_strategy", "sometimes"]},
+    {"id": "role-operator-driver-owner-conflict", "task": _role("gpu_operator", {
+        "mlops_gpu_driver_owner": "aks", "gpu_operator_driver_version": "550.127.08"}),
+     "expect": ["gpu_operator_driver_version", "mlops_gpu_driver_owner"]},
+    {"id": "role-dcgm-threshold-not-int", "task": _role("dcgm_monitoring", {"dcgm_monitoring_temperature_warning_celsius": "hot"}),
+     "expect": ["dcgm_monitoring_temperature_warning_celsius"]},
+    {"id": "role-mlflow-artifacts-choice", "task": _role("mlflow", {"mlflow_artifacts_mode": "gcs"}),
+     "expect": ["mlflow_artifacts_mode", "gcs"]},
+    {"id": "role-mlflow-s3-without-keys", "task": _role("mlflow", {"mlflow_artifacts_mode": "s3"}),
+     "expect": ["mlflow_s3.access_key_id"]},
+    {"id": "role-mlflow-replicas-on-sqlite", "task": _role("mlflow", {
+        "mlflow_database_mode": "sqlite", "mlflow_allow_sqlite": True, "mlflow_replicas": 2}),
+     "expect": ["mlflow_replicas"]},
+    {"id": "role-jupyterhub-dummy-outside-local", "task": _role("jupyterhub", {"jupyterhub_auth_type": "dummy"}),
+     "expect": ["jupyterhub_auth_type", "mlops_allow_dummy_auth"]},
+    {"id": "role-jupyterhub-oidc-without-client", "task": _role("jupyterhub", {
+        "jupyterhub_auth_type": "oidc", "jupyterhub_public_url": "https://hub.example.com", "jupyterhub_allowed_users": ["a"]}),
+     "expect": ["jupyterhub_oidc.client_id"]},
+    {"id": "role-kserve-mode-choice", "task": _role("kserve", {"kserve_deployment_mode": "Sideways"}),
+     "expect": ["kserve_deployment_mode", "Sideways"]},
+    {"id": "role-kserve-latest-image", "task": _role("kserve", {"kserve_image_tag": "latest"}),
+     "expect": ["kserve_image_tag", "latest"]},
 ]
 
 MARKER_PREFIX = "bad-input-marker-"
@@ -137,7 +197,7 @@ def test_cases_are_well_formed():
     for case in CASES:
         assert re.match(r"^[a-z0-9-]+$", case["id"]), case["id"]
         assert set(case) == {"id", "task", "expect"}, case
-        assert len(case["task"]) == 1 and case["expect"], case
+        assert len(set(case["task"]) - {"vars"}) == 1 and case["expect"], case
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +211,17 @@ def bad_input_run(testbed, ansible_env, tmp_path_factory):
         if _group(case) != group:
             group = _group(case)
             tasks.append(_marker(group))
+        if "ansible.builtin.include_role" in case["task"]:
+            # A role's failure is not registered on include_role: record ansible_failed_result in a rescue.
+            tasks.append({"name": "Case %s" % case["id"], "block": [
+                dict(case["task"], name="Case %s | run the role" % case["id"]),
+                {"name": "Case %s | the role accepted the input" % case["id"],
+                 "ansible.builtin.set_fact": {"case_%d" % index: {"failed": False, "msg": "the role ran to the end"}}},
+            ], "rescue": [
+                {"name": "Case %s | record the failure" % case["id"],
+                 "ansible.builtin.set_fact": {"case_%d" % index: "{{ ansible_failed_result }}"}},
+            ]})
+            continue
         task = {"name": "Case %s" % case["id"], "register": "case_%d" % index, "ignore_errors": True}
         task.update(case["task"])
         tasks.append(task)
