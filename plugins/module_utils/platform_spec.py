@@ -752,12 +752,12 @@ def _namespace_entries(spec):
         out.append(entry)
     if spec["jupyterhub"]["enabled"]:
         entry = {"name": spec["jupyterhub"]["namespace"], "pod_security": JUPYTERHUB_PSA, "justification": JUPYTERHUB_JUSTIFICATION,
-                 "managed_by": None, "owner": "jupyterhub"}
+                 "managed_by": "", "owner": "jupyterhub"}
         if api_egress:
             entry["egress_cidrs"] = api_egress
         out.append(entry)
     if spec["mlflow"]["enabled"]:
-        out.append({"name": spec["mlflow"]["namespace"], "pod_security": "restricted", "managed_by": None, "owner": "mlflow"})
+        out.append({"name": spec["mlflow"]["namespace"], "pod_security": "restricted", "managed_by": "", "owner": "mlflow"})
     if spec["modelServing"]["enabled"]:
         entry = {"name": spec["modelServing"]["namespace"], "pod_security": KSERVE_PSA, "pod_security_audit": KSERVE_PSA,
                  "pod_security_warn": KSERVE_PSA, "managed_by": "mlops.platform.kserve", "owner": "kserve"}
@@ -769,7 +769,7 @@ def _namespace_entries(spec):
         for ns in _serving_namespaces(spec):
             if ns in teams:
                 continue
-            entry = {"name": ns, "pod_security": level, "managed_by": None, "owner": "kserve"}
+            entry = {"name": ns, "pod_security": level, "managed_by": "", "owner": "kserve"}
             if level != "restricted":
                 entry["justification"] = SERVING_JUSTIFICATION
             out.append(entry)
