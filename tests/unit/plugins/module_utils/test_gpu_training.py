@@ -91,7 +91,7 @@ def test_restricted_security_context_by_default_and_cpu_jobs_keep_the_priority_c
     ({"image": None}, "image: required"),
     ({"gpus": -1}, "gpus:"),
     ({"mig_profile": "mig-1g.10gb"}, "mig_profile:"),
-    ({"memory": "16"  "m"}, "memory:"),
+    ({"memory": "16m"}, "memory:"),
     ({"data_volumes": [{"claim_name": "d", "mount_path": "data", "read_only": False, "name": None}]}, "data_volumes[0].mount_path"),
     ({"priority_class_name": "Not Valid"}, "priority_class_name"),
     ({"active_deadline_seconds": 0}, "active_deadline_seconds"),
