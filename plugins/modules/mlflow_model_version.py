@@ -14,8 +14,8 @@ version_added: 0.4.0
 author:
   - mlops.platform maintainers (!UNKNOWN)
 description:
-  - Makes sure registered model O(name) has a version whose source is O(source), through the MLflow REST API 2.0:
-    creates the registered model when it is missing, creates the version (with O(run_id), O(tags) and
+  - Makes sure registered model O(name) has a version whose source is O(source), through the MLflow REST API 2.0;
+    it creates the registered model when it is missing, creates the version (with O(run_id), O(tags) and
     O(description)) when no version of the model has that source, and waits until the version is C(READY).
   - A version with the same source (a trailing C(/) does not count) is the one returned, and nothing is created
     (C(changed=false)); differing O(tags) are set on it.
