@@ -70,7 +70,8 @@ def training_argument_spec(**extra):
         env=dict(type="dict", default={}),
         mlflow_tracking_uri=dict(type="str"),
         mlflow_experiment_name=dict(type="str"),
-        mlflow_credentials_secret=dict(type="str"),
+        # The name of a Secret, not a secret.
+        mlflow_credentials_secret=dict(type="str", no_log=False),
         data_volumes=dict(type="list", elements="dict", default=[], options=dict(
             claim_name=dict(type="str", required=True),
             mount_path=dict(type="str", required=True),
@@ -376,13 +377,13 @@ def pod_problem(pod):
     status = pod.get("status") or {}
     term = _terminated(pod)
     if term is not None and term.get("exitCode") not in (None, 0):
-        return "container %s exited with code %s%s" % (CONTAINER_NAME, term.get("exitCode"),
-                                                      " (%s)" % term["reason"] if term.get("reason") else "")
+        why = " (%s)" % term["reason"] if term.get("reason") else ""
+        return "container %s exited with code %s%s" % (CONTAINER_NAME, term.get("exitCode"), why)
     for cstat in status.get("containerStatuses") or []:
         waiting = (cstat.get("state") or {}).get("waiting")
         if waiting and waiting.get("reason") and waiting["reason"] not in ("ContainerCreating", "PodInitializing"):
-            return "container %s waiting: %s%s" % (cstat.get("name"), waiting["reason"],
-                                                    ": " + waiting["message"] if waiting.get("message") else "")
+            detail = ": " + waiting["message"] if waiting.get("message") else ""
+            return "container %s waiting: %s%s" % (cstat.get("name"), waiting["reason"], detail)
     for cond in status.get("conditions") or []:
         if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
             return "unschedulable: %s" % (cond.get("message") or cond.get("reason"))
@@ -399,9 +400,8 @@ def failure_reason(job, pod, events=None):
         parts.append("%s%s" % (cond.get("reason") or "Failed", ": " + cond["message"] if cond.get("message") else ""))
     problem = pod_problem(pod)
     if problem:
-        parts.append("pod %s%s: %s" % ((pod.get("metadata") or {}).get("name"),
-                                        " on node %s" % pod["spec"]["nodeName"] if (pod.get("spec") or {}).get("nodeName") else "",
-                                        problem))
+        node = (pod.get("spec") or {}).get("nodeName")
+        parts.append("pod %s%s: %s" % ((pod.get("metadata") or {}).get("name"), " on node %s" % node if node else "", problem))
     warnings = warning_events(events)
     if warnings:
         parts.append("warning events: " + "; ".join(warnings))

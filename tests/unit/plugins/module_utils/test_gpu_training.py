@@ -48,9 +48,9 @@ def test_mig_profile_requests_the_mig_resource():
 
 
 def test_mlflow_env_wins_and_credentials_come_from_a_secret():
-    job = gt.render_training_job(params(env={"B": 2, "A": "x", "MLFLOW_TRACKING_URI": "ignored"},
-                                         mlflow_tracking_uri="http://mlflow.mlflow.svc:5000", mlflow_experiment_name="fraud",
-                                         mlflow_credentials_secret="mlflow-client"))
+    job = gt.render_training_job(params(
+        env={"B": 2, "A": "x", "MLFLOW_TRACKING_URI": "ignored"}, mlflow_tracking_uri="http://mlflow.mlflow.svc:5000",
+        mlflow_experiment_name="fraud", mlflow_credentials_secret="mlflow-client"))
     env = pod_spec(job)["containers"][0]["env"]
     assert env[:4] == [{"name": "A", "value": "x"}, {"name": "B", "value": "2"},
                        {"name": "MLFLOW_EXPERIMENT_NAME", "value": "fraud"},
