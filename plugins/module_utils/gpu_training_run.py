@@ -140,7 +140,7 @@ class TrainingRun(object):
             except ApiError as err:
                 if err.status == 409:
                     existing = self.get_job()
-                    if existing is not None and same_spec(existing, manifest) and job_state(existing) not in FINISHED:
+                    if existing is not None and same_spec(existing, manifest):
                         return existing  # our own create, carried out before a retried request
                 raise
         return self._write(send)
