@@ -6,6 +6,8 @@
 # 2. playbooks/site.yml with the `local` inventory: the whole platform from its spec
 #    (inventories/local/group_vars/mlops_platform/platform.yml), ending with its summary.
 # 3. playbooks/verify.yml: the end-to-end check, with a JSON and a JUnit report.
+# 4. playbooks/lifecycle.yml: train a model on a GPU node, register it in MLflow, serve it with KServe
+#    (the registry is a real MLflow server on this machine, scripts/demo_registry.py: docs/lifecycle.md).
 # The testbed keeps running afterwards so that you can look around; `make testbed-down` stops it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,8 +24,26 @@ site_seconds=$(( $(date +%s) - started ))
 reports="$ROOT/verify-reports/local"
 ansible-playbook -i inventories/local/hosts.yml playbooks/verify.yml -e "mlops_verify_report_dir=$reports" "$@"
 
+registry_file="$(mktemp -u "${TMPDIR:-/tmp}/mlops-demo-registry.XXXXXX")"
+python scripts/demo_registry.py --out "$registry_file" &
+registry_pid=$!
+trap 'kill "$registry_pid" 2>/dev/null || true; wait "$registry_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 600); do
+  [[ -s "$registry_file" ]] && break
+  kill -0 "$registry_pid" 2>/dev/null || { echo "[demo] the MLflow registry did not start"; exit 1; }
+  sleep 1
+done
+[[ -s "$registry_file" ]] || { echo "[demo] the MLflow registry did not start within 10 minutes"; exit 1; }
+# Address and credentials reach the playbook through the environment, never on a command line.
+MLOPS_MLFLOW_API_URL="$(python -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$registry_file")"
+MLOPS_MLFLOW_USERNAME="$(python -c 'import json,sys; print(json.load(open(sys.argv[1]))["username"])' "$registry_file")"
+MLOPS_MLFLOW_PASSWORD="$(python -c 'import json,sys; print(json.load(open(sys.argv[1]))["password"])' "$registry_file")"
+export MLOPS_MLFLOW_API_URL MLOPS_MLFLOW_USERNAME MLOPS_MLFLOW_PASSWORD
+ansible-playbook -i inventories/local/hosts.yml playbooks/lifecycle.yml "$@"
+
 cat <<MSG
-[demo] the platform is up on the local testbed (site.yml took ${site_seconds}s; its summary is above).
+[demo] the platform is up on the local testbed (site.yml took ${site_seconds}s; its summary is above),
+[demo] and a model went train -> register -> serve (lifecycle.yml, above).
 [demo] Reports:  $reports/verify-report.json, $reports/verify-report.xml
 [demo] Explore:  KUBECONFIG=$kubeconfig  (e.g. python tests/testbed/testbed.py status)
 [demo] Again:    ansible-playbook -i inventories/local/hosts.yml playbooks/site.yml   (a rerun changes nothing)

@@ -116,8 +116,9 @@ class PostgresCluster:
         return subprocess.run(self.as_user + list(argv), check=True, capture_output=True, text=True, timeout=STEP_TIMEOUT, **kwargs)
 
     def psql(self, sql, database="postgres"):
+        # The statement goes on stdin, never on the command line (it may carry a password).
         return self._run(_pg_bin("psql"), "-h", self.dir, "-p", str(self.port), "-U", "postgres", "-d", database,
-                         "-v", "ON_ERROR_STOP=1", "-At", "-c", sql).stdout
+                         "-v", "ON_ERROR_STOP=1", "-At", input=sql + "\n").stdout
 
     def start(self):
         os.makedirs(self.dir)
@@ -283,9 +284,11 @@ def render_for(postgres, s3, admin_password):
     return rendered
 
 
-@pytest.fixture(scope="session")
-def mlflow_server():
-    """A running MLflow server (role-rendered command line) with PostgreSQL and S3; stopped afterwards."""
+@contextlib.contextmanager
+def running_mlflow_server():
+    """A running MLflow server (role-rendered command line) with PostgreSQL and S3, stopped on exit.
+
+    Shared by the ``mlflow_server`` fixture and ``scripts/demo_registry.py`` (the demo's registry)."""
     _require(os.path.join(MLFLOW_VENV, "bin", "mlflow"), "MLflow %s virtualenv" % MLFLOW_VERSION)
     workdir = tempfile.mkdtemp(prefix="mlflow-contract-")
     os.chmod(workdir, 0o755)
@@ -305,7 +308,8 @@ def mlflow_server():
             env=dict(os.environ, AWS_ACCESS_KEY_ID=rendered["env"]["AWS_ACCESS_KEY_ID"],
                      AWS_SECRET_ACCESS_KEY=rendered["env"]["AWS_SECRET_ACCESS_KEY"], AWS_DEFAULT_REGION="us-east-1"),
             capture_output=True, text=True, timeout=STEP_TIMEOUT, check=False)
-        assert done.returncode == 0, "creating the bucket failed: %s" % done.stderr[-2000:]
+        if done.returncode != 0:
+            raise RuntimeError("creating the bucket failed: %s" % done.stderr[-2000:])
         server.start()
         yield server
     finally:
@@ -314,3 +318,10 @@ def mlflow_server():
         s3.stop()
         postgres.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server():
+    """A running MLflow server (role-rendered command line) with PostgreSQL and S3; stopped afterwards."""
+    with running_mlflow_server() as server:
+        yield server
