@@ -256,6 +256,21 @@ def test_disabled_components_get_no_namespace_and_no_policy():
     assert out["gpu_operator"]["gpu_operator_dcgm_exporter_enabled"] is False
 
 
+def test_no_pool_means_no_derived_gpu_profile_but_explicit_gpu_asks_fail():
+    spec = merged(MINIMAL, {"gpu": {"enabled": False, "nodeSelector": ""}, "monitoring": {"enabled": False}})
+    out = role_vars(spec)
+    assert [p["name"] for p in out["jupyterhub"]["jupyterhub_profiles"]] == ["CPU"]
+    assert out["components"]["gpu_operator"] is False and out["readiness"]["min_nodes"] == 0
+    errors = spec_errors(merged(spec, {"jupyterhub": {"profiles": [{"name": "G", "cpu": 1, "memory": "1Gi", "gpu": 1}]}}))
+    assert errors == ["jupyterhub.profiles[0].gpu: asks for GPUs but gpu.enabled is false"]
+
+
+def test_allow_dummy_auth_given_as_text():
+    local = load_inventory_spec("local")
+    assert spec_errors(local, allow_dummy_auth="True") == []
+    assert [e.split(":")[0] for e in spec_errors(local, allow_dummy_auth="false")] == ["jupyterhub.auth.type"]
+
+
 def test_team_quota_defaults_follow_the_guide():
     out = role_vars(merged(MINIMAL, {"teams": [{"name": "vision"}]}))
     assert out["platform_base"]["platform_base_teams"][0]["quota"] == {
@@ -324,7 +339,8 @@ BAD = [
     ({"jupyterhub": {"userResources": {"cpu": "two"}}}, "jupyterhub.userResources.cpu: 'two' is not a CPU quantity"),
     ({"jupyterhub": {"userResources": {"gpu": 2}}}, "jupyterhub.userResources.gpu: 2 GPUs do not fit on one node (gpu.gpusPerNode is 1)"),
     ({"jupyterhub": {"userResources": {"gpus": 1}}}, "jupyterhub.userResources.gpus: unknown key"),
-    ({"jupyterhub": {"images": {"gpu": "quay.io/jupyter/pytorch-notebook:latest"}}}, "jupyterhub.images.gpu: 'quay.io/jupyter/pytorch-notebook:latest' must name"),
+    ({"jupyterhub": {"images": {"gpu": "quay.io/jupyter/pytorch-notebook:latest"}}},
+     "jupyterhub.images.gpu: 'quay.io/jupyter/pytorch-notebook:latest' must name"),
     ({"jupyterhub": {"profiles": [{"name": "A", "cpu": 1, "memory": "1Gi", "default": True},
                                   {"name": "A", "cpu": 1, "memory": "1Gi", "default": True}]}},
      "jupyterhub.profiles[1].name: 'A' is already used by jupyterhub.profiles[0]"),
