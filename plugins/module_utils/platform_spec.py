@@ -1048,4 +1048,3 @@ def role_vars(spec, allow_dummy_auth=False):
         },
         "mlops": {"mlops_gpu_driver_owner": gpu["driverOwner"]},
     }
-

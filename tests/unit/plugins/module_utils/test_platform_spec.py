@@ -69,7 +69,7 @@ def test_minimal_spec_is_valid_and_fills_defaults():
     assert spec_errors(MINIMAL) == []
     out = role_vars(MINIMAL)
     assert out["components"] == {"platform_base": True, "gpu_nodepool": True, "gpu_operator": True, "dcgm_monitoring": True,
-                                  "mlflow": True, "jupyterhub": True, "kserve": True}
+                                 "mlflow": True, "jupyterhub": True, "kserve": True}
     assert out["gpu_nodepool"]["gpu_nodepool_provider"] == "existing"
     assert out["gpu_nodepool"]["gpu_nodepool_node_selector"] == "accelerator=nvidia-gpu"
     assert out["mlflow"]["mlflow_artifacts_mode"] == "minio"
@@ -200,7 +200,7 @@ def _ns(out, name):
 def test_component_namespaces_carry_the_owning_roles_labels():
     out = role_vars(FULL)
     rendered = render_platform_base(out["platform_base"]["platform_base_namespaces"], out["platform_base"]["platform_base_teams"],
-                                     out["platform_base"]["platform_base_allows"])
+                                    out["platform_base"]["platform_base_allows"])
     labels = dict((n["metadata"]["name"], n["metadata"]["labels"]) for n in rendered["namespaces"])
     # gpu_operator role: privileged for enforce, audit and warn; its own managed-by.
     assert labels["gpu-operator"]["pod-security.kubernetes.io/enforce"] == "privileged"
@@ -232,7 +232,7 @@ def test_allows_cover_notebooks_teams_and_serving_to_mlflow_and_scrapes():
     assert allows["prometheus-scrape-dcgm"]["from"] == [{"namespace": "monitoring", "egress": True}]
     assert allows["apiserver-to-kserve-webhook"]["from"] == [{"cidr": "10.0.0.1/32"}]
     rendered = render_platform_base(out["platform_base"]["platform_base_namespaces"], out["platform_base"]["platform_base_teams"],
-                                     out["platform_base"]["platform_base_allows"])
+                                    out["platform_base"]["platform_base_allows"])
     names = [(o["metadata"].get("namespace"), o["metadata"]["name"]) for o in rendered["objects"]]
     for ns in ("gpu-operator", "jupyterhub", "mlflow", "kserve", "serving", "monitoring", "vision", "nlp-team"):
         assert (ns, "default-deny") in names
