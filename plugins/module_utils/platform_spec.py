@@ -521,6 +521,8 @@ def _cross_checks(spec, allow_dummy_auth, errors):
                 errors.append("jupyterhub.profiles[%d].default: only one profile may be the default (jupyterhub.profiles[%d] is)"
                               % (defaults[1], defaults[0]))
         for where, wanted in gpus_wanted:
+            if wanted and not gpu["enabled"] and where == "jupyterhub.userResources.gpu":
+                continue  # derived profiles simply offer no GPU profile without a pool
             if wanted and not gpu["enabled"]:
                 errors.append("%s: asks for GPUs but gpu.enabled is false" % where)
             elif wanted and gpu["gpusPerNode"] and wanted > gpu["gpusPerNode"]:
@@ -621,19 +623,27 @@ def _component_names(spec):
     return names
 
 
+def _flag(value):
+    """A boolean flag that may arrive as text from an inventory (``"false"`` is false)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "yes", "on", "1")
+    return bool(value)
+
+
 def _validate(spec, allow_dummy_auth=False):
     """``(normalised spec, [errors])``."""
+    allow_dummy_auth = _flag(allow_dummy_auth)
     errors = []
     if not isinstance(spec, Mapping):
         return None, ["mlops_platform_spec: expected a mapping, got %s" % _type_name(spec)]
     normalised = _normalise(F("map", children=SCHEMA), spec, "", errors)
     if not errors:
-        _cross_checks(normalised, bool(allow_dummy_auth), errors)
+        _cross_checks(normalised, allow_dummy_auth, errors)
     else:
         # Cross-field rules on partly invalid input would repeat or guess; report what is certain first,
         # except the rules that only read fields that passed.
         try:
-            _cross_checks(normalised, bool(allow_dummy_auth), errors)
+            _cross_checks(normalised, allow_dummy_auth, errors)
         except (TypeError, KeyError, AttributeError, PlatformSpecError, GpuSpecError):
             pass
     unique = []
@@ -1038,4 +1048,3 @@ def role_vars(spec, allow_dummy_auth=False):
         },
         "mlops": {"mlops_gpu_driver_owner": gpu["driverOwner"]},
     }
-

@@ -69,7 +69,7 @@ def test_minimal_spec_is_valid_and_fills_defaults():
     assert spec_errors(MINIMAL) == []
     out = role_vars(MINIMAL)
     assert out["components"] == {"platform_base": True, "gpu_nodepool": True, "gpu_operator": True, "dcgm_monitoring": True,
-                                  "mlflow": True, "jupyterhub": True, "kserve": True}
+                                 "mlflow": True, "jupyterhub": True, "kserve": True}
     assert out["gpu_nodepool"]["gpu_nodepool_provider"] == "existing"
     assert out["gpu_nodepool"]["gpu_nodepool_node_selector"] == "accelerator=nvidia-gpu"
     assert out["mlflow"]["mlflow_artifacts_mode"] == "minio"
@@ -200,7 +200,7 @@ def _ns(out, name):
 def test_component_namespaces_carry_the_owning_roles_labels():
     out = role_vars(FULL)
     rendered = render_platform_base(out["platform_base"]["platform_base_namespaces"], out["platform_base"]["platform_base_teams"],
-                                     out["platform_base"]["platform_base_allows"])
+                                    out["platform_base"]["platform_base_allows"])
     labels = dict((n["metadata"]["name"], n["metadata"]["labels"]) for n in rendered["namespaces"])
     # gpu_operator role: privileged for enforce, audit and warn; its own managed-by.
     assert labels["gpu-operator"]["pod-security.kubernetes.io/enforce"] == "privileged"
@@ -232,7 +232,7 @@ def test_allows_cover_notebooks_teams_and_serving_to_mlflow_and_scrapes():
     assert allows["prometheus-scrape-dcgm"]["from"] == [{"namespace": "monitoring", "egress": True}]
     assert allows["apiserver-to-kserve-webhook"]["from"] == [{"cidr": "10.0.0.1/32"}]
     rendered = render_platform_base(out["platform_base"]["platform_base_namespaces"], out["platform_base"]["platform_base_teams"],
-                                     out["platform_base"]["platform_base_allows"])
+                                    out["platform_base"]["platform_base_allows"])
     names = [(o["metadata"].get("namespace"), o["metadata"]["name"]) for o in rendered["objects"]]
     for ns in ("gpu-operator", "jupyterhub", "mlflow", "kserve", "serving", "monitoring", "vision", "nlp-team"):
         assert (ns, "default-deny") in names
@@ -254,6 +254,21 @@ def test_disabled_components_get_no_namespace_and_no_policy():
     assert [n["name"] for n in out["platform_base"]["platform_base_namespaces"]] == ["gpu-operator", "mlflow"]
     assert out["platform_base"]["platform_base_allows"] == []
     assert out["gpu_operator"]["gpu_operator_dcgm_exporter_enabled"] is False
+
+
+def test_no_pool_means_no_derived_gpu_profile_but_explicit_gpu_asks_fail():
+    spec = merged(MINIMAL, {"gpu": {"enabled": False, "nodeSelector": ""}, "monitoring": {"enabled": False}})
+    out = role_vars(spec)
+    assert [p["name"] for p in out["jupyterhub"]["jupyterhub_profiles"]] == ["CPU"]
+    assert out["components"]["gpu_operator"] is False and out["readiness"]["min_nodes"] == 0
+    errors = spec_errors(merged(spec, {"jupyterhub": {"profiles": [{"name": "G", "cpu": 1, "memory": "1Gi", "gpu": 1}]}}))
+    assert errors == ["jupyterhub.profiles[0].gpu: asks for GPUs but gpu.enabled is false"]
+
+
+def test_allow_dummy_auth_given_as_text():
+    local = load_inventory_spec("local")
+    assert spec_errors(local, allow_dummy_auth="True") == []
+    assert [e.split(":")[0] for e in spec_errors(local, allow_dummy_auth="false")] == ["jupyterhub.auth.type"]
 
 
 def test_team_quota_defaults_follow_the_guide():
@@ -324,7 +339,8 @@ BAD = [
     ({"jupyterhub": {"userResources": {"cpu": "two"}}}, "jupyterhub.userResources.cpu: 'two' is not a CPU quantity"),
     ({"jupyterhub": {"userResources": {"gpu": 2}}}, "jupyterhub.userResources.gpu: 2 GPUs do not fit on one node (gpu.gpusPerNode is 1)"),
     ({"jupyterhub": {"userResources": {"gpus": 1}}}, "jupyterhub.userResources.gpus: unknown key"),
-    ({"jupyterhub": {"images": {"gpu": "quay.io/jupyter/pytorch-notebook:latest"}}}, "jupyterhub.images.gpu: 'quay.io/jupyter/pytorch-notebook:latest' must name"),
+    ({"jupyterhub": {"images": {"gpu": "quay.io/jupyter/pytorch-notebook:latest"}}},
+     "jupyterhub.images.gpu: 'quay.io/jupyter/pytorch-notebook:latest' must name"),
     ({"jupyterhub": {"profiles": [{"name": "A", "cpu": 1, "memory": "1Gi", "default": True},
                                   {"name": "A", "cpu": 1, "memory": "1Gi", "default": True}]}},
      "jupyterhub.profiles[1].name: 'A' is already used by jupyterhub.profiles[0]"),
