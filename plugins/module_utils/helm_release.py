@@ -255,7 +255,7 @@ def plan_diff(plan, revisions):
     header = "release %s/%s" % (plan.namespace, plan.release)
 
     def render(revs):
-        return {"release": header, "revisions": [r.as_dict() for r in revs]}
+        return {"revisions": [r.as_dict() for r in revs]}
 
     return {"before": render(ordered), "after": render([r for r in ordered if r.version not in gone]),
             "before_header": header, "after_header": header}
