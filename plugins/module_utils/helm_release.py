@@ -227,20 +227,20 @@ def plan_message(plan, stale_after, check_mode=False):
         return "release %s is %s at revision %d; nothing to recover" % (where, plan.previous_status, plan.revision)
     if plan.action == "refuse":
         since = "for an unknown time" if plan.age is None else "for %ds" % int(plan.age)
-        return ("release %s is %s at revision %d %s, less than stale_after=%ss: another run may still be working "
+        text = ("release %s is %s at revision %d %s, less than stale_after=%ss: another run may still be working "
                 "on it, so it was left alone. Let that run finish, or stop it and run again once the revision is "
-                "older than stale_after (or with a lower stale_after)" % (where, plan.previous_status, plan.revision,
-                                                                          since, stale_after))
-    found = "release %s was left %s at revision %d by an interrupted run" % (where, plan.previous_status,
-                                                                                plan.revision)
+                "older than stale_after (or with a lower stale_after)")
+        return text % (where, plan.previous_status, plan.revision, since, stale_after)
+    found = "release %s was left %s at revision %d by an interrupted run" % (
+        where, plan.previous_status, plan.revision)
     removed = _removed_text(plan)
     if check_mode:
         done = "would remove %s" % removed
     else:
         done = "removed %s" % removed
     if plan.remaining is not None:
-        nxt = "Helm %s from revision %d (%s)" % ("would continue" if check_mode else "continues",
-                                                  plan.remaining.version, plan.remaining.status)
+        verb = "would continue" if check_mode else "continues"
+        nxt = "Helm %s from revision %d (%s)" % (verb, plan.remaining.version, plan.remaining.status)
     else:
         nxt = ("no earlier revision is left, so the next install %s the objects that run created (they carry the "
                "release's meta.helm.sh/release-name and release-namespace annotations)"
