@@ -62,8 +62,8 @@ def _operator(ansible_env, testbed, tmp_path, extra):
     return _run(ansible_env, [str(playbook)], dict(OPERATOR_VARS, **extra), tmp_path, "operator")
 
 
-def _gpu_change(ansible_env, tmp_path, extra, name):
-    args = ["-i", os.path.join(ROOT, "inventories", "local", "hosts.yml"), os.path.join(ROOT, "playbooks", "gpu_change.yml")]
+def _gpu_change(ansible_env, tmp_path, extra, name, check=False):
+    args = (["--check", "--diff"] if check else []) + ["-i", os.path.join(ROOT, "inventories", "local", "hosts.yml"), os.path.join(ROOT, "playbooks", "gpu_change.yml")]
     # The local inventory's cluster is the testbed this session runs.
     cluster = {"mlops_kubeconfig": ansible_env["K8S_AUTH_KUBECONFIG"]}
     return _run(ansible_env, args, dict(OPERATOR_VARS, **cluster, **extra), tmp_path, name)
@@ -217,6 +217,16 @@ def test_sharing_change_one_node_at_a_time(operator, testbed, k8s, ansible_env, 
     new = {"gpu_operator_sharing": {"strategy": "time-slicing", "replicas": 4},
            "mlops_gpu_change": "sharing", "mlops_gpu_change_batch_size": 1,
            "mlops_gpu_change_grace_period": 5, "mlops_gpu_change_timeout": 300}
+    # Check mode shows the plan and changes nothing: only server-side dry runs reach the API.
+    with NodeWatch(k8s) as dry_watch:
+        dry = _gpu_change(ansible_env, tmp_path, new, "sharing-check", check=True)
+    assert dry.returncode == 0, (dry.stdout + dry.stderr)[-6000:]
+    assert "2 of 2 GPU node(s) to change" in dry.stdout
+    assert not any(cordoned for _, cordoned in dry_watch.events), dry_watch.events
+    real = [r for r in log.mutations_since(mark) if "dryRun" not in r.uri]
+    assert real == [], format_requests(real)
+
+    mark = log.mark()
     with NodeWatch(k8s) as watch:
         proc = _gpu_change(ansible_env, tmp_path, new, "sharing")
     output = proc.stdout + proc.stderr
