@@ -63,7 +63,8 @@ def _operator(ansible_env, testbed, tmp_path, extra):
 
 
 def _gpu_change(ansible_env, tmp_path, extra, name, check=False):
-    args = (["--check", "--diff"] if check else []) + ["-i", os.path.join(ROOT, "inventories", "local", "hosts.yml"), os.path.join(ROOT, "playbooks", "gpu_change.yml")]
+    args = (["--check", "--diff"] if check else []) + [
+        "-i", os.path.join(ROOT, "inventories", "local", "hosts.yml"), os.path.join(ROOT, "playbooks", "gpu_change.yml")]
     # The local inventory's cluster is the testbed this session runs.
     cluster = {"mlops_kubeconfig": ansible_env["K8S_AUTH_KUBECONFIG"]}
     return _run(ansible_env, args, dict(OPERATOR_VARS, **cluster, **extra), tmp_path, name)
@@ -222,7 +223,7 @@ def test_sharing_change_one_node_at_a_time(operator, testbed, k8s, ansible_env, 
         dry = _gpu_change(ansible_env, tmp_path, new, "sharing-check", check=True)
     assert dry.returncode == 0, (dry.stdout + dry.stderr)[-6000:]
     assert "2 of 2 GPU node(s) to change" in dry.stdout
-    assert not any(cordoned for _, cordoned in dry_watch.events), dry_watch.events
+    assert not any(event[1] for event in dry_watch.events), dry_watch.events
     real = [r for r in log.mutations_since(mark) if "dryRun" not in r.uri]
     assert real == [], format_requests(real)
 
