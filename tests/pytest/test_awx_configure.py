@@ -74,3 +74,16 @@ def test_job_templates_and_workflows():
         assert workflows["%s (aks-prod)" % day2]["inventory"] == "mlops aks-prod"
         assert workflows["%s (aks-prod)" % day2]["ask_variables_on_launch"] is True
     assert workflows["Platform — site, readiness, smoke (local)"]["ask_variables_on_launch"] is False
+
+
+def test_the_kubeconfig_credential_type_injects_a_file_the_env_and_mlops_kubeconfig():
+    from test_awx_surveys import load_awx_vars
+
+    ctype = load_awx_vars()["mlops_awx_kubeconfig_credential_type"]
+    fields = {f["id"]: f for f in ctype["inputs"]["fields"]}
+    assert fields["kubeconfig"]["secret"] is True and fields["kubeconfig"]["multiline"] is True
+    injectors = ctype["injectors"]
+    assert injectors["file"] == {"template.kubeconfig": "{{ kubeconfig }}"}
+    assert injectors["env"]["K8S_AUTH_KUBECONFIG"] == "{{ tower.filename.kubeconfig }}"
+    assert injectors["extra_vars"]["mlops_kubeconfig"] == "{{ tower.filename.kubeconfig }}"
+    assert ctype["kind"] == "cloud"
