@@ -7,8 +7,8 @@ per GPU node, then the playbook moves every GPU node to time-slicing x4. A watch
 running for the whole playbook run, records every change of ``spec.unschedulable`` in the API server's
 order: never two GPU nodes cordoned at once, each one cordoned once, all uncordoned at the end with the
 new allocatable; the API server's audit log shows that the workload pods were evicted (not deleted).
-The MIG case asks mig-manager (played by the node agent, with the ``mig-config-failed`` fault) for a
-configuration it cannot apply: the run stops naming the node, its state and the remedy, and leaves the
+The MIG cases ask mig-manager (played by the node agent, with the ``mig-config-failed`` or
+``mig-config-stuck`` fault) for a configuration it cannot apply or never finishes: the run stops naming the node, its state and the remedy, and leaves the
 node cordoned.
 """
 
@@ -263,20 +263,25 @@ def _workload_running(k8s, namespace):
     return len({p.spec.node_name for p in pods if p.status.phase == "Running"}) == 2
 
 
-def test_failed_mig_change_stops_with_the_node_its_state_and_a_remedy(operator, k8s, ansible_env, tmp_path):
+@pytest.mark.parametrize("fault,state", [
+    ("mig-config-failed", "nvidia.com/mig.config.state=failed"),
+    ("mig-config-stuck", "nvidia.com/mig.config.state=pending (still not settled after 20s)"),
+])
+def test_failed_mig_change_stops_with_the_node_its_state_and_a_remedy(operator, k8s, ansible_env, tmp_path, fault, state):
     core = _core(k8s)
-    core.patch_node("gpu-1", {"metadata": {"annotations": {FAULTS: "mig-config-failed"}}})
+    core.patch_node("gpu-1", {"metadata": {"annotations": {FAULTS: fault}}})
     try:
         proc = _gpu_change(ansible_env, tmp_path, {
             "mlops_gpu_change": "mig",
             "gpu_operator_mig_node_configs": [{"node_selector": "kubernetes.io/hostname=gpu-1", "config": "all-1g.10gb"}],
-            "mlops_gpu_change_timeout": 120,
+            # A failed state stops the wait at once; a stuck one waits this long.
+            "mlops_gpu_change_timeout": 120 if fault == "mig-config-failed" else 20,
         }, "mig")
         output = proc.stdout + proc.stderr
         assert proc.returncode != 0, output[-6000:]
         assert "Traceback" not in output
         assert "stopped at node(s) gpu-1" in output
-        assert "node gpu-1 (mig.config all-1g.10gb): nvidia.com/mig.config.state=failed" in output
+        assert "node gpu-1 (mig.config all-1g.10gb): %s" % state in output
         assert "nvidia-mig-manager pod logs" in output
         assert "left cordoned" in output
         assert core.read_node("gpu-1").spec.unschedulable is True
