@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -72,8 +73,14 @@ class Request:
         )
 
     @property
+    def dry_run(self):
+        """A server-side dry run (``?dryRun=All``): validated and admitted, never persisted."""
+        return bool(re.search(r"[?&]dryRun=All(&|$)", self.uri))
+
+    @property
     def mutating(self):
-        return self.verb in MUTATING_VERBS
+        """A request that changes what the cluster stores (a dry run does not)."""
+        return self.verb in MUTATING_VERBS and not self.dry_run
 
     def __str__(self):
         where = "/".join(p for p in (self.namespace, self.name) if p)

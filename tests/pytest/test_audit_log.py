@@ -9,6 +9,8 @@ import subprocess
 import sys
 import uuid
 
+import pytest
+
 from audit import AuditLog, ArgvSampler, Request, format_requests, is_system_user
 from waiting import poll_until
 
@@ -81,6 +83,19 @@ def test_request_from_event_includes_subresource_and_group():
     assert request.resource == "deployments/status.apps"
     assert request.mutating
     assert str(request) == "u patch deployments/status.apps n/d -> 200"
+
+
+@pytest.mark.parametrize("uri, mutating", [
+    ("/api/v1/namespaces?dryRun=All", False),
+    ("/api/v1/namespaces/n/configmaps?fieldManager=x&dryRun=All", False),
+    ("/api/v1/namespaces/n/configmaps?dryRun=Allx", True),
+    ("/api/v1/namespaces", True),
+])
+def test_a_server_side_dry_run_is_not_a_mutation(uri, mutating):
+    event = {"verb": "create", "user": {"username": "u"}, "requestURI": uri,
+             "objectRef": {"resource": "namespaces", "name": "n"}, "responseStatus": {"code": 201}}
+    request = Request.from_event(event)
+    assert request.mutating is mutating and request.dry_run is (not mutating)
 
 
 def test_argv_sampler_finds_a_canary_on_a_command_line_and_only_then():

@@ -158,8 +158,9 @@ def test_check_mode_on_a_fresh_testbed_changes_nothing(bed):
     assert would > 0, "check mode should report what it would change"
     changes = log.mutations_since(mark)
     requests = log.requests_since(mark)
-    print("\nRELIABILITY site --check --diff on a fresh testbed: %d task(s) would change, %d API requests, "
-          "%d mutating, %.0fs" % (would, len(requests), len(changes), seconds))
+    dry_runs = [r for r in requests if r.dry_run]
+    print("\nRELIABILITY site --check --diff on a fresh testbed: %d task(s) would change, %d API requests "
+          "(%d server-side dry runs), %d mutating, %.0fs" % (would, len(requests), len(dry_runs), len(changes), seconds))
     assert not changes, format_requests(changes)
 
 
