@@ -21,6 +21,8 @@ description:
   - The password and token are sent only in the C(Authorization) header and never appear in errors or results.
 author:
   - mlops.platform maintainers (@mlops-platform)
+extends_documentation_fragment:
+  - mlops.platform.mlflow_http
 options:
   _terms:
     description: Model references, C(models:/<name>/<version>) or C(models:/<name>@<alias>).
@@ -62,17 +64,6 @@ options:
     description: Return a dictionary (name, version, alias, source, run_id, status, download_uri, storage_uri) instead of the URI.
     type: bool
     default: false
-  validate_certs:
-    description: Verify the server's TLS certificate.
-    type: bool
-    default: true
-  ca_path:
-    description: CA bundle to verify the server with.
-    type: path
-  timeout:
-    description: Seconds to wait for each answer.
-    type: int
-    default: 30
 """
 
 EXAMPLES = r"""

@@ -29,7 +29,7 @@ from ansible_collections.mlops.platform.plugins.module_utils.gpu_vocabulary impo
     DEFAULT_LABEL_SELECTORS,
     parse_mig_profile,
 )
-from ansible_collections.mlops.platform.plugins.module_utils.k8s_values import GpuSpecError, parse_quantity
+from ansible_collections.mlops.platform.plugins.module_utils.k8s_values import GpuSpecError, parse_quantity, type_name
 from ansible_collections.mlops.platform.plugins.module_utils.platform_base import PlatformSpecError
 
 _DNS1123_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -272,22 +272,13 @@ SCHEMA = {
 }
 
 
+# The spec speaks JSON-schema type names; k8s_values.type_name gives Python's short ones.
+_TYPE_NAMES = {"bool": "boolean", "int": "integer", "float": "number"}
+
+
 def _type_name(value):
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, Mapping):
-        return "mapping"
-    if isinstance(value, (list, tuple)):
-        return "list"
-    return type(value).__name__
+    name = type_name(value)
+    return _TYPE_NAMES.get(name, name)
 
 
 def _check_scalar(field, value, path, errors):

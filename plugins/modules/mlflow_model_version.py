@@ -21,6 +21,8 @@ description:
     (C(changed=false)); differing O(tags) are set on it.
   - Optionally points O(alias) at the version.
   - The password and token are sent only in the C(Authorization) header and never appear in results or errors.
+extends_documentation_fragment:
+  - mlops.platform.mlflow_http
 options:
   name:
     description: Name of the registered model.
@@ -57,17 +59,6 @@ options:
   token:
     description: Bearer token instead of basic authentication. C(MLFLOW_TRACKING_TOKEN) when unset.
     type: str
-  validate_certs:
-    description: Verify the server's TLS certificate.
-    type: bool
-    default: true
-  ca_path:
-    description: CA bundle to verify the server with.
-    type: path
-  timeout:
-    description: Seconds to wait for each answer.
-    type: int
-    default: 30
   ready_timeout:
     description: Seconds to wait for a new version to become C(READY).
     type: int

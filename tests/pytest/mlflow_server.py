@@ -25,6 +25,7 @@ Use it from any test module::
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import glob
 import json
@@ -38,6 +39,7 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -244,6 +246,17 @@ class MlflowServer:
             env["MLFLOW_TRACKING_USERNAME"] = self.username
             env["MLFLOW_TRACKING_PASSWORD"] = self.password
         return env
+
+    def rest(self, path, **params):
+        """GET a REST API 2.0 endpoint as the admin; return (status, body)."""
+        url = "%s/api/2.0/mlflow/%s?%s" % (self.uri, path, urllib.parse.urlencode(params))
+        token = base64.b64encode(("%s:%s" % (self.username, self.password)).encode()).decode()
+        request = urllib.request.Request(url, headers={"Authorization": "Basic " + token})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # nosec - loopback test server
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
 
     def run_client(self, script, *args, authenticated=True, timeout=900):
         """Run a Python ``script`` in MLflow's virtualenv against the server; return its last stdout line as JSON."""

@@ -11,14 +11,10 @@ run would have done, from the testbed's stand-in chart.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 import uuid
 
 import pytest
@@ -80,17 +76,6 @@ def priority_class(k8s):
         client.SchedulingV1Api(k8s).create_priority_class({"metadata": {"name": "ml-training"}, "value": 1000})
 
 
-def rest(server, path, **params):
-    url = "%s/api/2.0/mlflow/%s?%s" % (server.uri, path, urllib.parse.urlencode(params))
-    token = base64.b64encode(("%s:%s" % (server.username, server.password)).encode()).decode()
-    request = urllib.request.Request(url, headers={"Authorization": "Basic " + token})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # nosec - loopback test server
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
-
-
 @pytest.fixture
 def lifecycle_namespaces(k8s):
     suffix = uuid.uuid4().hex[:6]
@@ -127,7 +112,7 @@ def test_train_register_serve_and_rerun_unchanged(ansible_env, k8s, tmp_path, ml
     rc, output = ansible_playbook(ansible_env, LIFECYCLE, extra, tmp_path, check=True)
     assert rc == 0, output[-5000:]
     assert "would register %s" % source in output
-    assert rest(server, "registered-models/get", name=model)[0] == 404, "check mode registered the model"
+    assert server.rest("registered-models/get", name=model)[0] == 404, "check mode registered the model"
     assert lifecycle_namespaces["train"] not in [n.metadata.name for n in client.CoreV1Api(k8s).list_namespace().items]
 
     rc, output = ansible_playbook(ansible_env, LIFECYCLE, extra, tmp_path)
@@ -143,11 +128,11 @@ def test_train_register_serve_and_rerun_unchanged(ansible_env, k8s, tmp_path, ml
     assert env["MLFLOW_TRACKING_PASSWORD"].value_from.secret_key_ref.key == "password"
 
     # Registered: one version, from the artifact location the Job was told to write.
-    status, found = rest(server, "model-versions/search", filter="name='%s'" % model)
+    status, found = server.rest("model-versions/search", filter="name='%s'" % model)
     assert status == 200 and [(v["version"], v["source"], v["status"]) for v in found["model_versions"]] == [("1", source, "READY")]
-    status, alias = rest(server, "registered-models/alias", name=model, alias="champion")
+    status, alias = server.rest("registered-models/alias", name=model, alias="champion")
     assert status == 200 and alias["model_version"]["version"] == "1"
-    status, download = rest(server, "model-versions/get-download-uri", name=model, version="1")
+    status, download = server.rest("model-versions/get-download-uri", name=model, version="1")
     assert status == 200
 
     # Served: the InferenceService loads the registered version's download location and is Ready.
@@ -161,4 +146,4 @@ def test_train_register_serve_and_rerun_unchanged(ansible_env, k8s, tmp_path, ml
     rc, output = ansible_playbook(ansible_env, LIFECYCLE, extra, tmp_path)
     assert rc == 0, output[-5000:]
     assert recap(output)["changed"] == 0, output[-5000:]
-    assert len(rest(server, "model-versions/search", filter="name='%s'" % model)[1]["model_versions"]) == 1
+    assert len(server.rest("model-versions/search", filter="name='%s'" % model)[1]["model_versions"]) == 1

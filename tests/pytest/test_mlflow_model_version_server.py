@@ -8,14 +8,10 @@ Each case runs the module through ansible-playbook and checks the registry after
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import subprocess
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 import uuid
 
 import yaml
@@ -47,20 +43,8 @@ def run_module(server, tmp_path, args, check=False, password=None):
     return proc.returncode, result, proc.stdout + proc.stderr
 
 
-def rest(server, path, **params):
-    """GET a registry endpoint as the admin; return (status, body)."""
-    url = "%s/api/2.0/mlflow/%s?%s" % (server.uri, path, urllib.parse.urlencode(params))
-    token = base64.b64encode(("%s:%s" % (server.username, server.password)).encode()).decode()
-    request = urllib.request.Request(url, headers={"Authorization": "Basic " + token})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # nosec - loopback test server
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
-
-
 def versions(server, name):
-    status, body = rest(server, "model-versions/search", filter="name='%s'" % name)
+    status, body = server.rest("model-versions/search", filter="name='%s'" % name)
     assert status == 200, body
     return body.get("model_versions") or []
 
@@ -74,7 +58,7 @@ def test_registers_once_then_reports_the_same_version_unchanged(mlflow_server, t
     rc, planned, output = run_module(server, tmp_path, args, check=True)
     assert rc == 0, output[-3000:]
     assert planned["changed"] and planned["version"] is None
-    assert rest(server, "registered-models/get", name=name)[0] == 404, "check mode created the registered model"
+    assert server.rest("registered-models/get", name=name)[0] == 404, "check mode created the registered model"
 
     rc, first, output = run_module(server, tmp_path, args)
     assert rc == 0, output[-3000:]
@@ -83,9 +67,9 @@ def test_registers_once_then_reports_the_same_version_unchanged(mlflow_server, t
     found = versions(server, name)
     assert [(v["version"], v["source"]) for v in found] == [("1", source)]
     assert {t["key"]: t["value"] for t in found[0].get("tags") or []} == {"trained_by": "ansible"}
-    status, alias = rest(server, "registered-models/alias", name=name, alias="champion")
+    status, alias = server.rest("registered-models/alias", name=name, alias="champion")
     assert status == 200 and alias["model_version"]["version"] == "1"
-    status, download = rest(server, "model-versions/get-download-uri", name=name, version="1")
+    status, download = server.rest("model-versions/get-download-uri", name=name, version="1")
     assert status == 200 and download["artifact_uri"] == source
 
     rc, again, output = run_module(server, tmp_path, dict(args, source=source + "/"))
@@ -106,7 +90,7 @@ def test_a_new_source_is_a_new_version_and_the_alias_moves(mlflow_server, tmp_pa
 
     rc, second, output = run_module(server, tmp_path, dict(base, source="s3://%s/m/%s/b" % (BUCKET, name), tags={"stage": "candidate"}))
     assert rc == 0 and second["changed"] and second["version"] == "2", output[-3000:]
-    assert rest(server, "registered-models/alias", name=name, alias="champion")[1]["model_version"]["version"] == "2"
+    assert server.rest("registered-models/alias", name=name, alias="champion")[1]["model_version"]["version"] == "2"
 
     rc, retag, output = run_module(server, tmp_path, dict(base, source="s3://%s/m/%s/b" % (BUCKET, name), tags={"stage": "approved"}))
     assert rc == 0 and retag["changed"] and retag["version"] == "2", output[-3000:]
@@ -122,4 +106,4 @@ def test_wrong_password_is_refused_with_a_clear_message_and_no_secret(mlflow_ser
     assert rc != 0
     assert "refused the request" in output and "HTTP 401" in output, output[-3000:]
     assert "wrong-password-987" not in output and server.password not in output
-    assert rest(server, "registered-models/get", name=name)[0] == 404
+    assert server.rest("registered-models/get", name=name)[0] == 404
