@@ -15,7 +15,8 @@ holds. The rules:
 * ``no_user_cluster_admin``: no ClusterRoleBinding gives ``cluster-admin`` to a user, a group or a
   service account outside ``kube-system`` (the cluster's own ``system:`` subjects are left alone);
 * ``no_secrets_in_configmaps``: no ConfigMap in a platform namespace holds a key named like a
-  credential with a value, or a private key;
+  credential with a bare one-line value (structured settings that name Secrets, such as KServe's
+  ``credentials`` JSON, are configuration), or a private key;
 * ``mlflow_auth``: the MLflow release runs MLflow's ``basic-auth`` app;
 * ``jupyterhub_auth``: the JupyterHub release does not use the dummy authenticator, unless the
   environment allows it (the local testbed only).
@@ -126,6 +127,13 @@ def check_no_user_cluster_admin(bindings):
     return found
 
 
+def _looks_like_a_literal(value):
+    """A bare value (a password, a token), not a structured setting: KServe's ``credentials`` key, for
+    one, holds JSON naming the Secrets and keys to read, which is configuration, not a secret."""
+    text = value.strip()
+    return bool(text) and not text.startswith(("{", "[")) and "\n" not in text
+
+
 def check_no_secrets_in_configmaps(configmaps, platform_namespaces):
     found = []
     for cm in configmaps:
@@ -135,8 +143,8 @@ def check_no_secrets_in_configmaps(configmaps, platform_namespaces):
             value = value if isinstance(value, str) else ""
             if _PRIVATE_KEY_RE.search(value):
                 found.append(_finding("no_secrets_in_configmaps", cm, "key %s holds a private key" % key))
-            elif _SECRET_KEY_RE.search(key) and value.strip():
-                found.append(_finding("no_secrets_in_configmaps", cm, "key %s is named like a credential and has a value" % key))
+            elif _SECRET_KEY_RE.search(key) and _looks_like_a_literal(value):
+                found.append(_finding("no_secrets_in_configmaps", cm, "key %s is named like a credential and holds a value" % key))
     return found
 
 

@@ -100,6 +100,12 @@ def test_auth_rules():
     assert _rules_failing(GOOD, mlflow_values=None, jupyterhub_values=None) == []
 
 
+def test_settings_that_name_secrets_are_not_secrets():
+    kserve = {"kind": "ConfigMap", "metadata": {"name": "inferenceservice-config", "namespace": "mlflow"},
+              "data": {"credentials": '{"s3": {"s3AccessKeyIDName": "AWS_ACCESS_KEY_ID"}}', "token_file": "[]"}}
+    assert posture(GOOD + [kserve], NS, mlflow_values=MLFLOW, jupyterhub_values=HUB)["ok"]
+
+
 def test_objects_outside_the_platform_namespaces_are_not_judged():
     objects = GOOD + [{"kind": "ConfigMap", "metadata": {"name": "x", "namespace": "kube-system"}, "data": {"token": "abc"}}]
     assert posture(objects, NS, mlflow_values=MLFLOW, jupyterhub_values=HUB)["ok"]
