@@ -147,7 +147,7 @@ def test_invalid_spec_fails_before_any_change_and_names_the_field(bed, tmp_path)
     bad.write_text("mlops_platform_spec:\n  gpu: {enabled: true, minNodes: 3, maxNodes: 1}\n")
     log = AuditLog.for_kubeconfig(bed.kubeconfig)
     mark = log.mark()
-    rc, out, _ = run_playbook(bed, "site.yml", "-e", "@%s" % bad)
+    rc, out, _seconds = run_playbook(bed, "site.yml", "-e", "@%s" % bad)
     assert rc != 0
     assert "gpu.maxNodes: must be >= gpu.minNodes" in out, out[-3000:]
     assert not log.mutations_since(mark)
@@ -199,7 +199,7 @@ def test_site_converges_under_faults_without_leaking_a_secret(bed, canaries, tmp
 
 
 def test_rerun_without_faults_changes_nothing(bed, canaries, tmp_path):
-    extra, _ = canaries
+    extra = canaries[0]
     rc, out, seconds = run_playbook(bed, "site.yml", "-e", write_extra_vars(tmp_path, extra))
     assert rc == 0, out[-8000:]
     print("\nRELIABILITY site rerun: changed=%d, %.0fs" % (recap(out)["changed"], seconds))
@@ -207,8 +207,8 @@ def test_rerun_without_faults_changes_nothing(bed, canaries, tmp_path):
 
 
 def test_verify_passes_and_writes_both_reports(bed, canaries, tmp_path):
-    extra, _ = canaries
-    rc, out, _ = run_playbook(bed, "verify.yml", "-e", write_extra_vars(tmp_path, extra),
+    extra = canaries[0]
+    rc, out, _seconds = run_playbook(bed, "verify.yml", "-e", write_extra_vars(tmp_path, extra),
                               "-e", "mlops_verify_report_dir=%s" % tmp_path)
     assert rc == 0, out[-6000:]
     report = json.loads((tmp_path / "verify-report.json").read_text())
@@ -224,14 +224,14 @@ def test_uninstall_keeps_the_data_then_purge_removes_it(bed, api, canaries, tmp_
     before = pvcs(api)
     assert any(p.startswith("mlflow/") for p in before), before
     with ArgvSampler(values) as sampler:
-        rc, out, _ = run_playbook(bed, "uninstall.yml", "-vvv", "-e", write_extra_vars(tmp_path, extra))
+        rc, out, _seconds = run_playbook(bed, "uninstall.yml", "-vvv", "-e", write_extra_vars(tmp_path, extra))
     assert rc == 0, out[-8000:]
     assert not sorted(v for v in values if v in out), "canaries in the uninstall output"
     assert not sampler.hits, sampler.hits[:3]
     after = pvcs(api)
     print("\nRELIABILITY uninstall without purge: %d of %d claims kept" % (len(set(before) & set(after)), len(before)))
     assert after == before
-    rc, out, _ = run_playbook(bed, "uninstall.yml", "-e", write_extra_vars(tmp_path, extra), "-e", "mlops_purge=true")
+    rc, out, _seconds = run_playbook(bed, "uninstall.yml", "-e", write_extra_vars(tmp_path, extra), "-e", "mlops_purge=true")
     assert rc == 0, out[-8000:]
     poll_until(lambda: not pvcs(api), timeout=300, what="the purge removes the platform's claims")
     names = {n.metadata.name for n in client.CoreV1Api(api).list_namespace().items}
