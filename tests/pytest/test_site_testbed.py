@@ -209,7 +209,7 @@ def test_rerun_without_faults_changes_nothing(bed, canaries, tmp_path):
 def test_verify_passes_and_writes_both_reports(bed, canaries, tmp_path):
     extra = canaries[0]
     rc, out, _seconds = run_playbook(bed, "verify.yml", "-e", write_extra_vars(tmp_path, extra),
-                              "-e", "mlops_verify_report_dir=%s" % tmp_path)
+                                     "-e", "mlops_verify_report_dir=%s" % tmp_path)
     assert rc == 0, out[-6000:]
     report = json.loads((tmp_path / "verify-report.json").read_text())
     assert report["ok"] and report["failed"] == 0, report

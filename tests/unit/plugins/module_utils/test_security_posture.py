@@ -71,8 +71,9 @@ def _planted(mutate):
 @pytest.mark.parametrize("mutate, rule", [
     (lambda o: o.__setitem__(0, _ns("mlflow", labels={})), "psa_labels"),
     (lambda o: o.pop(0), "psa_labels"),
-    (lambda o: o.__setitem__(2, dict(_deny("mlflow"), spec={"podSelector": {"matchLabels": {"a": "b"}},
-                                                             "policyTypes": ["Ingress", "Egress"]})), "default_deny"),
+    (lambda o: o.__setitem__(2, dict(_deny("mlflow"),
+                                     spec={"podSelector": {"matchLabels": {"a": "b"}}, "policyTypes": ["Ingress", "Egress"]})),
+     "default_deny"),
     (lambda o: o.__setitem__(3, dict(_deny("jupyterhub"), spec={"podSelector": {}, "policyTypes": ["Ingress"]})), "default_deny"),
     (lambda o: o.append(_deploy("mlflow", "docker.io/burakince/mlflow:latest")), "pinned_images"),
     (lambda o: o.append(_deploy("mlflow", "docker.io/burakince/mlflow:3.4.0", init_image="busybox")), "pinned_images"),
