@@ -15,6 +15,7 @@ import ssl
 import pytest
 
 from ansible_collections.mlops.platform.plugins.module_utils.k8s_retry import (
+    failed_definitions,
     NO_RETRY,
     RetryPolicy,
     call_with_retry,
@@ -219,3 +220,36 @@ def test_no_retry_policy_calls_once():
     with pytest.raises(ApiError):
         call_with_retry(func, NO_RETRY, sleep=lambda s: None)
     assert func.calls == 1
+
+
+def _ns(name):
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def test_failed_definitions_matches_entries_to_definitions_in_order():
+    defs = [_ns("a"), _ns("b"), _ns("c")]
+    result = {"changed": True, "result": {"results": [
+        {"changed": True, "result": defs[0]},
+        {"changed": False, "result": {}, "error": {"msg": "Failed to patch object: (503)", "status": 503}},
+        {"changed": False, "result": defs[2]},
+    ]}}
+    assert failed_definitions(defs, result) == [defs[1]]
+
+
+def test_failed_definitions_with_one_definition_reads_the_result_itself():
+    assert failed_definitions([_ns("a")], {"changed": False, "result": _ns("a")}) == []
+    assert failed_definitions([_ns("a")], {"changed": False, "result": {}, "error": {"msg": "reset"}}) == [_ns("a")]
+
+
+def test_failed_definitions_when_nothing_ran_returns_everything():
+    defs = [_ns("a"), _ns("b")]
+    assert failed_definitions(defs, {"skipped": True, "changed": False}) == defs
+    assert failed_definitions(defs, None) == defs
+    assert failed_definitions([], {"changed": False}) == []
+
+
+def test_failed_definitions_refuses_entries_it_cannot_match():
+    with pytest.raises(ValueError, match="1 entries for 2 definitions"):
+        failed_definitions([_ns("a"), _ns("b")], {"result": {"results": [{"result": {}}]}})
+    with pytest.raises(ValueError, match="no entries for 2 definitions"):
+        failed_definitions([_ns("a"), _ns("b")], {"result": _ns("a")})
