@@ -86,7 +86,7 @@ integration: atest-sync
 
 pytest:
 	@echo "== pytest (testbed-backed tests and tooling tests)"
-	$(PY) -m pytest -p no:cacheprovider tests/pytest
+	$(PY) -m pytest -p no:cacheprovider --durations=30 tests/pytest
 
 molecule:
 	@echo "== molecule"
