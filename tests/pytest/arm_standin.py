@@ -11,15 +11,19 @@ It listens on 127.0.0.1 with a server certificate signed by a CA it generates (c
 * ``GET /msi/token`` -- an App Service style managed-identity token endpoint (``IDENTITY_ENDPOINT``; the caller must
   send the ``X-IDENTITY-HEADER`` secret), which hands out an opaque bearer token;
 * the agentPools API of ``Microsoft.ContainerService/managedClusters/<cluster>``: GET (404 when absent), PUT (the
-  body is stored; 201 on create, 200 on update, ``provisioningState: Succeeded`` and an ``Azure-AsyncOperation``
-  header), DELETE (202 with ``Azure-AsyncOperation`` and ``Location``, or 204 when absent), the operation status
-  and location URLs those headers name, and GET of the managed cluster itself.
+  body is stored; 201 on create, 200 on update, with an ``Azure-AsyncOperation`` header, as AKS answers), DELETE
+  (202 with ``Azure-AsyncOperation`` and ``Location``, or 204 when absent), the operation status and location URLs
+  those headers name, and GET of the managed cluster itself.
+
+Provisioning is asynchronous as in AKS, but counted in reads instead of time: after a PUT the pool is
+``Creating``/``Updating`` (and its operation ``InProgress``) for ``provisioning_reads`` reads of the pool or the
+operation, then ``Succeeded`` (or ``Failed`` for a pool named in ``fail_provisioning``).
 
 Every ARM call must carry the bearer token (401 otherwise). Every request is recorded (method, path, api-version,
 parsed JSON body, whether it was authorised) in ``requests`` for tests to assert on.
 
-What it does not model: AAD (no OpenID discovery, no client-secret flow), ARM's asynchronous provisioning (a PUT is
-finished at once), validation of the body against the agentPools schema, what AKS derives on its own beyond the spot
+What it does not model: AAD (no OpenID discovery, no client-secret flow), provisioning that takes time or
+creates nodes, deletion that takes time (a DELETE removes the pool at once), validation of the body against the agentPools schema, what AKS derives on its own beyond the spot
 taint and label, RBAC, throttling, and any other resource provider.
 """
 
@@ -107,6 +111,10 @@ class ArmStandin:
         self.token = "standin-token-" + secrets.token_hex(16)
         self.clusters = {(rg.lower(), name.lower()) for rg, name in clusters}
         self.pools = {}
+        self.provisioning_reads = 2
+        self.fail_provisioning = set()
+        self._pending = {}
+        self._operations = {}
         self.requests = []
         self._lock = threading.Lock()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -165,6 +173,20 @@ class ArmStandin:
         return json.loads(json.dumps(found)) if found else None
 
     # internals -------------------------------------------------------------------------------------------------
+    def _advance(self, key):
+        """One read of a pool (or of its operation) while it provisions; returns the operation status."""
+        with self._lock:
+            if key in self._pending:
+                self._pending[key] -= 1
+                if self._pending[key] <= 0:
+                    del self._pending[key]
+                    state = "Failed" if key[3] in self.fail_provisioning else "Succeeded"
+                    self.pools[key]["properties"]["provisioningState"] = state
+            if key in self._pending:
+                return "InProgress"
+            pool = self.pools.get(key)
+            return pool["properties"]["provisioningState"] if pool else "Succeeded"
+
     @staticmethod
     def _key(subscription, resource_group, cluster, name):
         return tuple(part.lower() for part in (subscription, resource_group, cluster, name))
@@ -248,10 +270,12 @@ def _handler(standin):
                 return self._reply(400, _error("MissingApiVersionParameter", "api-version is required"))
             match = _OPERATION.match(split.path)
             if match and self.command == "GET":
+                key = standin._operations.get(match.group("id"))
+                status = standin._advance(key) if key else "Succeeded"
                 if match.group("kind").lower() == "operationresults":
-                    return self._reply(204)
-                return self._reply(200, {"id": split.path, "name": match.group("id"), "status": "Succeeded",
-                                         "startTime": "2026-01-01T00:00:00Z", "endTime": "2026-01-01T00:00:01Z"})
+                    return self._reply(204 if status != "InProgress" else 202, None, {"Retry-After": "1"})
+                return self._reply(200, {"id": split.path, "name": match.group("id"), "status": status,
+                                         "startTime": "2026-01-01T00:00:00Z"}, {"Retry-After": "1"})
             match = _POOL.match(split.path)
             if not match:
                 return self._reply(404, _error("InvalidResourceType", "the stand-in does not serve %s" % split.path))
@@ -318,17 +342,20 @@ def _handler(standin):
                                                      if k[:3] == (sub.lower(), rg.lower(), cluster.lower())]},
             }
 
-        def _operation_headers(self, sub):
+        def _operation_headers(self, sub, key):
             operation = str(uuid.uuid4())
+            standin._operations[operation] = key
             base = "%s/subscriptions/%s/providers/Microsoft.ContainerService/locations/%s" % (standin.url, sub, LOCATION)
             return {
                 "Azure-AsyncOperation": "%s/operations/%s?api-version=2025-10-01" % (base, operation),
                 "Location": "%s/operationresults/%s?api-version=2025-10-01" % (base, operation),
-                "Retry-After": "0",
+                "Retry-After": "1",
             }
 
         def _pool(self, sub, rg, cluster, name, body, query):
             key = standin._key(sub, rg, cluster, name)
+            if self.command == "GET":
+                standin._advance(key)
             with standin._lock:
                 current = standin.pools.get(key)
             if self.command == "GET":
@@ -345,15 +372,21 @@ def _handler(standin):
                         return self._reply(400, _error("PropertyChangeNotAllowed",
                                                        "gpuProfile.driver cannot be changed from %s to %s" % (was, driver)))
                 resource = standin._resource(sub, rg, cluster, name, body["properties"])
+                resource["properties"]["provisioningState"] = "Updating" if current is not None else "Creating"
                 with standin._lock:
                     standin.pools[key] = resource
-                return self._reply(200 if current is not None else 201, resource, self._operation_headers(sub))
+                    if standin.provisioning_reads > 0:
+                        standin._pending[key] = standin.provisioning_reads
+                    else:
+                        resource["properties"]["provisioningState"] = "Succeeded"
+                return self._reply(200 if current is not None else 201, resource, self._operation_headers(sub, key))
             if self.command == "DELETE":
                 if current is None:
                     return self._reply(204)
                 with standin._lock:
                     standin.pools.pop(key, None)
-                return self._reply(202, None, self._operation_headers(sub))
+                    standin._pending.pop(key, None)
+                return self._reply(202, None, self._operation_headers(sub, key))
             return self._reply(405, _error("MethodNotAllowed", "%s is not served" % self.command))
 
         do_GET = do_PUT = do_DELETE = do_PATCH = do_POST = do_HEAD = _handle  # noqa: N815

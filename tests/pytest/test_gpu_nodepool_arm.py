@@ -158,7 +158,11 @@ def test_create_rerun_check_and_update(arm, tmp_path, azure_python):
     assert props["nodeTaints"] == [GPU_TAINT]
     assert props["gpuProfile"] == {"driver": "None"}
     assert props["scaleSetPriority"] == "Regular"
-    assert arm.pool(SUBSCRIPTION, RG, CLUSTER, POOL)["properties"]["gpuProfile"] == {"driver": "None"}
+    stored = arm.pool(SUBSCRIPTION, RG, CLUSTER, POOL)["properties"]
+    assert stored["gpuProfile"] == {"driver": "None"}
+    # AKS answers the PUT while the pool is still Creating: the role must read it until provisioning has finished.
+    assert stored["provisioningState"] == "Succeeded"
+    assert len(_pool_calls(arm, "GET")) >= 1 + arm.provisioning_reads
 
     # (b) a rerun reads the pool and sends nothing.
     arm.clear()
@@ -184,6 +188,16 @@ def test_create_rerun_check_and_update(arm, tmp_path, azure_python):
     assert puts[0]["body"]["properties"]["maxCount"] == 5
     assert puts[0]["body"]["properties"]["gpuProfile"] == {"driver": "None"}
     assert arm.pool(SUBSCRIPTION, RG, CLUSTER, POOL)["properties"]["maxCount"] == 5
+    assert arm.pool(SUBSCRIPTION, RG, CLUSTER, POOL)["properties"]["provisioningState"] == "Succeeded"
+
+
+def test_failed_provisioning_fails_the_role(arm, tmp_path, azure_python):
+    # A pool whose provisioning ends Failed (quota, capacity, ...) fails the run, naming the pool.
+    arm.fail_provisioning.add(POOL)
+    result = _run(arm, tmp_path, azure_python)
+    assert result.returncode != 0 and _recap(result)["failed"] == 1
+    assert "provisioning of pool %s in cluster %s ended Failed" % (POOL, CLUSTER) in result.stdout, result.stdout[-3000:]
+    assert len(_pool_calls(arm, "PUT")) == 1
 
 
 def test_driver_mode_conflict_fails_before_any_change(arm, tmp_path, azure_python):
