@@ -23,8 +23,9 @@ Every ARM call must carry the bearer token (401 otherwise). Every request is rec
 parsed JSON body, whether it was authorised) in ``requests`` for tests to assert on.
 
 What it does not model: AAD (no OpenID discovery, no client-secret flow), provisioning that takes time or
-creates nodes, deletion that takes time (a DELETE removes the pool at once), validation of the body against the agentPools schema, what AKS derives on its own beyond the spot
-taint and label, RBAC, throttling, and any other resource provider.
+creates nodes, deletion that takes time (a DELETE removes the pool at once), validation of the body against the
+agentPools schema, what AKS derives on its own beyond the spot taint and label, RBAC, throttling, and any other
+resource provider.
 """
 
 from __future__ import annotations
