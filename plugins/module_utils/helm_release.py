@@ -8,7 +8,9 @@ namespace, labelled ``owner=helm,name=<release>,status=<status>,version=<N>``. I
 release, JSON, gzipped and base64-encoded by Helm (and base64-encoded again by the API, as every Secret value).
 A run killed during ``helm install``/``upgrade``/``rollback`` leaves the newest revision ``pending-install``,
 ``pending-upgrade`` or ``pending-rollback``, and Helm then refuses every later operation ("another operation
-(install/upgrade/rollback) is in progress").
+(install/upgrade/rollback) is in progress"). An uninstall that stopped midway (also the one ``--atomic`` runs to
+roll back a failed first install, when the API fails it too) leaves the newest revision ``uninstalling``, and
+``helm upgrade --install`` then fails with "has no deployed releases". Both are "unsettled" here.
 
 The functions here are pure: they read Secret objects as returned by the API (dicts), decide, and word the
 message; :func:`run_recover` does the API requests through a transport (``request(method, path, query, body)``).
@@ -31,6 +33,8 @@ from ansible_collections.mlops.platform.plugins.module_utils.k8s_retry import Re
 from ansible_collections.mlops.platform.plugins.module_utils.k8s_watch import ApiError, list_all
 
 PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
+# Statuses that block the next install or upgrade: the pending ones, and an uninstall that stopped midway.
+UNSETTLED = PENDING + ("uninstalling",)
 # Every status Helm 3 writes; anything else is reported as it is and treated as not pending.
 KNOWN_STATUSES = ("unknown", "deployed", "uninstalled", "superseded", "failed", "uninstalling") + PENDING
 SECRET_PREFIX = "sh.helm.release.v1."
@@ -56,6 +60,10 @@ class Revision(object):
     @property
     def pending(self):
         return self.status in PENDING
+
+    @property
+    def unsettled(self):
+        return self.status in UNSETTLED
 
     def started(self):
         """When the revision's operation began (epoch seconds): the later of the record's creation and
@@ -185,15 +193,15 @@ class Plan(object):
 def plan_recovery(release, namespace, revisions, now, stale_after):
     """Decide what to do with the revision records of ``release``.
 
-    * no record, or the newest is not pending: ``none``;
-    * the newest is pending, but began less than ``stale_after`` seconds before ``now`` (or when it began is
+    * no record, or the newest is settled (not pending, not ``uninstalling``): ``none``;
+    * the newest is unsettled, but began less than ``stale_after`` seconds before ``now`` (or when it began is
       unknown and ``stale_after`` > 0): ``refuse`` (another run may still be working on it);
-    * otherwise ``recover``: remove the newest record and every pending record right below it, so that Helm
+    * otherwise ``recover``: remove the newest record and every unsettled record right below it, so that Helm
       sees the newest settled revision (``remaining``) again, or no revision at all.
     """
     ordered = sorted(revisions or [], key=lambda r: r.version, reverse=True)
     top = ordered[0] if ordered else None
-    if top is None or not top.pending:
+    if top is None or not top.unsettled:
         return Plan("none", release, namespace, revision=top.version if top else None,
                     previous_status=top.status if top else None, remaining=top)
     started = top.started()
@@ -203,7 +211,7 @@ def plan_recovery(release, namespace, revisions, now, stale_after):
         return Plan("refuse", release, namespace, revision=top.version, previous_status=top.status, age=age)
     remove = []
     for rev in ordered:
-        if not rev.pending:
+        if not rev.unsettled:
             break
         remove.append(rev)
     remaining = ordered[len(remove)] if len(remove) < len(ordered) else None
@@ -309,8 +317,10 @@ def run_recover(transport, params, check_mode=False, now=None, policy=None, slee
     """Read the release's records, decide, and (unless ``check_mode``) delete what the plan removes.
 
     Returns the module result (without ``failed``): ``changed``, ``recovered``, ``previous_status``,
-    ``revision``, ``removed`` (the deleted records), ``revisions`` (before), ``msg``, ``diff``, and ``refused``
-    when a pending revision was too recent to touch.
+    ``revision``, ``removed`` (the deleted records), ``revisions`` (before), ``deployed`` (whether a
+    ``deployed`` revision is left once the plan is carried out, so the next Helm run is an upgrade of a working
+    release rather than an install), ``msg``, ``diff``, and ``refused`` when an unsettled revision was too recent
+    to touch.
     """
     release = params["release_name"]
     namespace = params["release_namespace"]
@@ -327,6 +337,8 @@ def run_recover(transport, params, check_mode=False, now=None, policy=None, slee
         "revision": plan.revision,
         "revisions": [r.as_dict() for r in revisions],
         "removed": [],
+        "deployed": any(r.status == "deployed" for r in revisions
+                        if r.version not in set(x.version for x in plan.remove)),
     }
     if plan.action == "recover":
         if not check_mode:

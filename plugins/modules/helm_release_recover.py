@@ -18,11 +18,15 @@ description:
     namespace. When a run is killed during C(helm install), C(helm upgrade) or C(helm rollback), the newest revision
     stays C(pending-install), C(pending-upgrade) or C(pending-rollback), and Helm refuses every later install or
     upgrade with C(another operation (install/upgrade/rollback) is in progress).
+  - An uninstall that stopped midway leaves the newest revision C(uninstalling). That is also what happens when
+    C(--atomic) rolls back a failed first install and the API fails the rollback too. C(helm upgrade --install)
+    then fails with C(has no deployed releases). Run this module before an install or upgrade (not before an
+    uninstall); it treats C(uninstalling) like a pending status.
   - This module reads the revision records of O(release_name) (label selector C(owner=helm,name=<release>)). When
-    the newest is pending and began at least O(stale_after) seconds ago, it deletes that record (and any pending
-    record right below it), nothing else.
+    the newest is pending or C(uninstalling) and began at least O(stale_after) seconds ago, it deletes that record
+    (and any such record right below it), nothing else.
   - After a C(pending-upgrade) or C(pending-rollback) Helm sees the last settled revision again and the next
-    upgrade proceeds from it. After a C(pending-install) with no earlier revision the next install starts afresh
+    upgrade proceeds from it. After a C(pending-install) or C(uninstalling) with no earlier revision the next install starts afresh
     and adopts the objects the interrupted run created, because Helm labelled and annotated them for the release
     (C(meta.helm.sh/release-name), C(meta.helm.sh/release-namespace)); Helm 3.2 or later does that.
   - PersistentVolumeClaims and every other object of the release are never touched.
@@ -135,6 +139,14 @@ removed:
   type: list
   elements: dict
   sample: [{"revision": 3, "status": "pending-upgrade", "secret": "sh.helm.release.v1.jupyterhub.v3"}]
+deployed:
+  description:
+    - Whether a C(deployed) revision is left once the records in RV(removed) are gone, that is, whether the next
+      Helm run upgrades a working release. The roles install with C(atomic=false) when it is false, so that a first
+      install that fails part-way is continued by the next attempt instead of rolled back through a failing API.
+  returned: always
+  type: bool
+  sample: true
 revisions:
   description: Every revision record found, newest first (number, status and Secret name only).
   returned: always

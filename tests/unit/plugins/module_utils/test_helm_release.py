@@ -111,12 +111,22 @@ def test_newest_is_the_highest_revision_number_not_the_order_or_name():
 # --------------------------------------------------------------------------- decisions
 
 
-@pytest.mark.parametrize("status", ["deployed", "failed", "superseded", "uninstalled", "uninstalling", "unknown",
-                                    "something-new"])
+@pytest.mark.parametrize("status", ["deployed", "failed", "superseded", "uninstalled", "unknown", "something-new"])
 def test_settled_statuses_need_nothing(status):
     plan = hr.plan_recovery("hub", "ns", revs((1, "superseded"), (2, status)), NOW, 0)
     assert (plan.action, plan.revision, plan.previous_status, plan.remove) == ("none", 2, status, [])
     assert hr.plan_message(plan, 0) == "release ns/hub is %s at revision 2; nothing to recover" % status
+
+
+def test_an_uninstall_that_stopped_midway_is_removed_so_the_next_install_adopts():
+    # --atomic rolls a failed first install back with an uninstall; when the API fails that too, the only
+    # record stays "uninstalling" and `helm upgrade --install` answers "has no deployed releases".
+    plan = hr.plan_recovery("hub", "ns", revs((1, "uninstalling")), NOW + 60, 0)
+    assert (plan.action, [r.version for r in plan.remove], plan.remaining) == ("recover", [1], None)
+    assert hr.plan_message(plan, 0).startswith("release ns/hub was left uninstalling at revision 1 by an interrupted run")
+    plan = hr.plan_recovery("hub", "ns", revs((1, "superseded"), (2, "uninstalling")), NOW + 60, 0)
+    assert [r.version for r in plan.remove] == [2]
+    assert hr.plan_message(plan, 0).endswith("Helm continues from revision 1 (superseded)")
 
 
 def test_no_release_needs_nothing():
@@ -277,6 +287,21 @@ def test_run_recovers_and_deletes_only_the_pending_record():
     assert deletes[0][3]["preconditions"] == {"uid": "uid-2", "resourceVersion": "102"}
     assert api.calls[0][2]["labelSelector"] == "owner=helm,name=hub"
     assert SECRET_VALUE not in json.dumps(result)
+
+
+@pytest.mark.parametrize("records, deployed", [
+    ([], False),
+    ([(1, "failed")], False),
+    ([(1, "uninstalling")], False),
+    ([(1, "deployed")], True),
+    ([(1, "deployed"), (2, "pending-upgrade")], True),
+    ([(1, "superseded"), (2, "failed")], False),
+    ([(1, "failed"), (2, "deployed", "other")], False),
+])
+def test_run_says_whether_a_deployed_revision_is_left(records, deployed):
+    api = FakeApi([secret(*r) if len(r) == 2 else secret(r[0], r[1], release=r[2]) for r in records])
+    result = hr.run_recover(api, PARAMS, check_mode=True, now=NOW + 60)
+    assert result["deployed"] is deployed
 
 
 def test_run_in_check_mode_deletes_nothing():
