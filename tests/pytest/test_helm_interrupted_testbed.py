@@ -13,7 +13,9 @@ progress"); the fault is lifted and the role run again: it says what it recovere
   revision (``stale_after`` large) is left alone with a failure saying another run may be active, and check mode
   says what it would do and deletes nothing;
 * interrupted upgrade: recovery removes revision 2's record, the upgrade proceeds from revision 1, the PVC keeps
-  its UID, and a further run reports no change.
+  its UID, and a further run reports no change;
+* failed first install (Helm's wait runs out): the release stays ``failed`` with its objects (no ``--atomic``
+  rollback), and the next run upgrades it, keeping the objects' UIDs.
 """
 
 from __future__ import annotations
@@ -295,3 +297,29 @@ def test_interrupted_upgrade_is_recovered_and_keeps_volumes(testbed, clients, an
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert "changed=0" in proc.stdout, proc.stdout[-3000:]
     assert records(core, ns) == [(1, "superseded"), (2, "deployed")]
+
+
+def test_a_failed_first_install_is_continued_not_rolled_back(testbed, clients, ansible_env, release_ns, tmp_path):
+    # A first install runs without --atomic (the release has no deployed revision): when it fails, its
+    # objects stay and the next attempt upgrades the failed revision. With --atomic, Helm would uninstall
+    # them through the same API that just failed, and an uninstall cut short leaves "uninstalling", on
+    # which `helm upgrade --install` answers "has no deployed releases".
+    core, apps = clients
+    ns = release_ns
+    failing = {"jupyterhub_namespace": ns, "jupyterhub_helm_timeout": "20s", "mlops_k8s_retries": 1}
+    with cpu_nodes_held(core):
+        proc = run_role(ansible_env, testbed, failing)
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    assert records(core, ns) == [(1, "failed")], proc.stdout[-3000:]
+    hub_uid = apps.read_namespaced_deployment("hub", ns).metadata.uid
+    claims = {p.metadata.name: p.metadata.uid for p in core.list_namespaced_persistent_volume_claim(ns).items}
+    assert "hub-db-dir" in claims
+
+    proc = run_role(ansible_env, testbed, {"jupyterhub_namespace": ns})
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    # The upgrade proceeded from the failed revision (Helm then marks it superseded).
+    assert records(core, ns) == [(1, "superseded"), (2, "deployed")]
+    hub = apps.read_namespaced_deployment("hub", ns)
+    assert hub.metadata.uid == hub_uid and hub.status.ready_replicas == 1
+    after = {p.metadata.name: p.metadata.uid for p in core.list_namespaced_persistent_volume_claim(ns).items}
+    assert after == claims
