@@ -15,7 +15,7 @@ progress"); the fault is lifted and the role run again: it says what it recovere
 * interrupted upgrade: recovery removes revision 2's record, the upgrade proceeds from revision 1, the PVC keeps
   its UID, and a further run reports no change;
 * failed first install (Helm's wait runs out): the release stays ``failed`` with its objects (no ``--atomic``
-  rollback), and the next run upgrades it, keeping the objects' UIDs.
+  rollback), and the next run upgrades it (revision 1 becomes superseded), keeping the objects' UIDs.
 """
 
 from __future__ import annotations
