@@ -340,7 +340,7 @@ class AwxStandin:
                 return True
         elif authorization.startswith("Basic ") and self.password:
             try:
-                user, _, secret = base64.b64decode(authorization[6:]).decode("utf-8").partition(":")
+                user, _sep, secret = base64.b64decode(authorization[6:]).decode("utf-8").partition(":")
             except ValueError:
                 user, secret = "", ""
             if user == self.username and secret == self.password:

@@ -133,7 +133,7 @@ def converged(canaries, tmp_path_factory):
     try:
         result = run_playbook(tmp_path, "first", canaries.extra_vars(standin.url, "token"), "-vvv",
                               sampler_values=canaries.values())
-        yield standin, result, tmp_path
+        yield standin, result
     finally:
         standin.stop()
 
@@ -154,7 +154,7 @@ def _leaks(result, standin, values, since=0):
 
 
 def test_first_run_at_vvv_configures_without_leaking_a_secret(converged, canaries):
-    standin, result, _ = converged
+    standin, result = converged
     values = canaries.values()
     recap = _recap(result["out"])
     writes = standin.writes()
@@ -180,7 +180,7 @@ def test_first_run_at_vvv_configures_without_leaking_a_secret(converged, canarie
 
 
 def test_the_objects_of_the_playbooks_data_exist(converged, canaries, awx_vars):
-    standin, result, _ = converged
+    standin, result = converged
     assert result["rc"] == 0
     org = standin.find("organizations", name="MLOps Platform")
     assert len(org) == 1
@@ -252,8 +252,8 @@ def test_the_objects_of_the_playbooks_data_exist(converged, canaries, awx_vars):
         for env in ENVIRONMENTS:
             wf = workflows["%s (%s)" % (spec["name"], env)]
             assert wf["inventory"] == inventories["mlops %s" % env]["id"]
-            nodes = {n["identifier"]: n for n in standin.find("workflow_job_template_nodes",
-                                                               workflow_job_template=wf["id"])}
+            wf_nodes = standin.find("workflow_job_template_nodes", workflow_job_template=wf["id"])
+            nodes = {n["identifier"]: n for n in wf_nodes}
             assert sorted(nodes) == sorted(n["identifier"] for n in spec["nodes"]), wf["name"]
             for this, nxt in zip(spec["nodes"], spec["nodes"][1:] + [None]):
                 node = nodes[this["identifier"]]
@@ -281,7 +281,7 @@ def test_the_objects_of_the_playbooks_data_exist(converged, canaries, awx_vars):
 
 
 def test_second_run_changes_nothing_and_leaks_nothing(converged, canaries, tmp_path):
-    standin, first, _ = converged
+    standin, first = converged
     assert first["rc"] == 0
     mark = len(standin.requests)
     counts_before = {name: len(standin.all(name)) for name in standin.stores}
@@ -347,5 +347,5 @@ def test_the_standin_rejects_what_awx_rejects(canaries):
     assert status == 201 and cred["inputs"] == {"subscription": "s", "secret": ENCRYPTED}
     status, cred = standin.handle("PATCH", cred["url"], json.dumps(
         {"inputs": {"subscription": "t", "secret": ENCRYPTED}}), auth)
-    assert status == 200 and standin.stored("credentials", cred["id"])["inputs"] == {"subscription": "t",
-                                                                                    "secret": "hidden"}
+    assert status == 200
+    assert standin.stored("credentials", cred["id"])["inputs"] == {"subscription": "t", "secret": "hidden"}
