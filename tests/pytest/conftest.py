@@ -8,6 +8,7 @@
 * ``k8s`` (session): a kubernetes ``ApiClient`` for that cluster.
 * ``namespace`` (function): a fresh namespace per test, deleted afterwards.
 * ``namespaces`` (session): wait for a terminating namespace to go, or delete one and wait.
+* ``release_ns`` (function): a fresh namespace name, not created; deleted afterwards if a test made it.
 * ``ansible_env`` (session): environment for running ansible-playbook against the testbed with
   this collection importable by its FQCN.
 """
@@ -155,3 +156,12 @@ class NamespaceTools:
 @pytest.fixture(scope="session")
 def namespaces(k8s):
     return NamespaceTools(k8s)
+
+
+@pytest.fixture
+def release_ns(namespaces):
+    """A fresh namespace name for a test to install into; deleted (and waited for) afterwards if it was made."""
+    ns = "rel-%s" % uuid.uuid4().hex[:8]
+    yield ns
+    if namespaces.phase(ns) is not None:
+        namespaces.delete_and_wait(ns, 300)

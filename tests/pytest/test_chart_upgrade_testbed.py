@@ -110,14 +110,6 @@ def recap_changed(stdout):
     return int(line[-1].split("changed=")[1].split()[0])
 
 
-@pytest.fixture
-def release_ns(namespaces):
-    ns = "up-%s" % uuid.uuid4().hex[:8]
-    yield ns
-    if namespaces.phase(ns) is not None:
-        namespaces.delete_and_wait(ns, 300)
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_a_pinned_chart_bump_keeps_the_data(case, testbed, k8s, ansible_env, release_ns, tmp_path):
     from kubernetes import client

@@ -227,14 +227,6 @@ def clients(k8s):
     return client.CoreV1Api(k8s), client.AppsV1Api(k8s)
 
 
-@pytest.fixture
-def release_ns(namespaces):
-    ns = "hr-%s" % uuid.uuid4().hex[:8]
-    yield ns
-    if namespaces.phase(ns) is not None:
-        namespaces.delete_and_wait(ns, 300)
-
-
 def test_interrupted_install_is_recovered(testbed, clients, ansible_env, release_ns, tmp_path):
     core, apps = clients
     ns = release_ns
