@@ -9,7 +9,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.mlops.platform.plugins.module_utils.k8s_retry import failed_definitions
+from ansible_collections.mlops.platform.plugins.module_utils.k8s_retry import batch_entries, failed_definitions
 
 
 def k8s_failed_definitions(definitions, result):
@@ -23,8 +23,13 @@ def k8s_failed_definitions(definitions, result):
         raise AnsibleFilterError("mlops.platform.k8s_failed_definitions: %s" % exc)
 
 
+def k8s_batch_entries(result):
+    """The per-definition entries of what one kubernetes.core.k8s run registered."""
+    return batch_entries(result)
+
+
 class FilterModule(object):
     """Batch apply helpers."""
 
     def filters(self):
-        return {"k8s_failed_definitions": k8s_failed_definitions}
+        return {"k8s_batch_entries": k8s_batch_entries, "k8s_failed_definitions": k8s_failed_definitions}

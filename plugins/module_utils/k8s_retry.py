@@ -263,24 +263,33 @@ def result_is_transient_failure(result):
     return classify_message(text)[0]
 
 
+def batch_entries(result):
+    """The per-definition entries of what one ``kubernetes.core.k8s`` run registered, in order.
+
+    With several definitions the module returns them under ``result.results``; with a single definition
+    the entry is the result itself. A skipped or absent result has none.
+    """
+    if not isinstance(result, dict) or result.get("skipped"):
+        return []
+    inner = result.get("result")
+    if isinstance(inner, dict) and isinstance(inner.get("results"), list):
+        return list(inner["results"])
+    return [result]
+
+
 def failed_definitions(definitions, result):
     """The definitions whose apply failed inside one ``kubernetes.core.k8s`` run with ``continue_on_error``.
 
-    ``definitions`` is the list the task was given; ``result`` is what it registered. With several
-    definitions the module returns one entry per definition, in order, under ``result.results``; with a
-    single definition that entry is the result itself. An entry that carries ``error`` failed. A skipped
-    or absent result means nothing was applied, so every definition is returned; a result of the wrong
-    length is an error, because the entries could not be matched to their definitions.
+    ``definitions`` is the list the task was given; ``result`` is what it registered (see
+    :func:`batch_entries`). An entry that carries ``error`` failed. A skipped or absent result means nothing
+    was applied, so every definition is returned; entries that cannot be matched to the definitions (a
+    different count) are an error.
     """
     definitions = list(definitions or [])
     if not isinstance(result, dict) or result.get("skipped") or not definitions:
         return definitions
-    if len(definitions) == 1:
-        entries = [result]
-    else:
-        entries = (result.get("result") or {}).get("results")
-        if not isinstance(entries, list) or len(entries) != len(definitions):
-            raise ValueError("the registered result has %s entries for %d definitions"
-                             % (len(entries) if isinstance(entries, list) else "no", len(definitions)))
+    entries = batch_entries(result)
+    if len(entries) != len(definitions):
+        raise ValueError("the registered result has %d entries for %d definitions" % (len(entries), len(definitions)))
     return [definition for definition, entry in zip(definitions, entries)
             if isinstance(entry, dict) and entry.get("error")]

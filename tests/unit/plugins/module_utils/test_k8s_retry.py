@@ -15,6 +15,7 @@ import ssl
 import pytest
 
 from ansible_collections.mlops.platform.plugins.module_utils.k8s_retry import (
+    batch_entries,
     failed_definitions,
     NO_RETRY,
     RetryPolicy,
@@ -251,5 +252,14 @@ def test_failed_definitions_when_nothing_ran_returns_everything():
 def test_failed_definitions_refuses_entries_it_cannot_match():
     with pytest.raises(ValueError, match="1 entries for 2 definitions"):
         failed_definitions([_ns("a"), _ns("b")], {"result": {"results": [{"result": {}}]}})
-    with pytest.raises(ValueError, match="no entries for 2 definitions"):
+    with pytest.raises(ValueError, match="1 entries for 2 definitions"):
         failed_definitions([_ns("a"), _ns("b")], {"result": _ns("a")})
+
+
+def test_batch_entries_of_one_many_and_no_definitions():
+    one = {"changed": True, "result": _ns("a")}
+    assert batch_entries(one) == [one]
+    many = {"changed": False, "result": {"results": [{"result": _ns("a")}, {"result": {}, "error": {"msg": "x"}}]}}
+    assert batch_entries(many) == many["result"]["results"]
+    assert batch_entries({"skipped": True, "changed": False}) == []
+    assert batch_entries(None) == []
