@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the collection tarball, install it into a scratch path, and check that ansible-doc lists
-# and renders every module, filter and lookup from the installed copy (not from this checkout).
+# and renders every module, filter, lookup and test from the installed copy (not from this checkout).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$ROOT/.build/dist"
@@ -29,8 +29,9 @@ check() {  # type, directory, extension
     [[ -e "$f" ]] || continue
     name="$(basename "${f%.*}")"
     [[ "$name" == __init__ ]] && continue
-    if [[ "$type" == filter && "$f" == *.py && -e "${f%.py}.yml" ]]; then continue; fi
-    if [[ "$type" == filter && "$f" == *.py ]] && ! grep -q "^DOCUMENTATION" "$f"; then continue; fi
+    # Filter and test plugin files host several plugins, each documented in its own .yml.
+    if [[ "$type" =~ ^(filter|test)$ && "$f" == *.py && -e "${f%.py}.yml" ]]; then continue; fi
+    if [[ "$type" =~ ^(filter|test)$ && "$f" == *.py ]] && ! grep -q "^DOCUMENTATION" "$f"; then continue; fi
     if ! grep -qx "mlops.platform.$name" <<<"$listed"; then echo "ansible-doc -t $type -l does not list mlops.platform.$name"; fail=1; continue; fi
     if ! ansible-doc -t "$type" "mlops.platform.$name" >/dev/null 2>&1; then echo "ansible-doc cannot render $type mlops.platform.$name"; fail=1; continue; fi
     echo "ansible-doc -t $type mlops.platform.$name: ok"
@@ -39,4 +40,5 @@ check() {  # type, directory, extension
 check module modules
 check filter filter
 check lookup lookup
+check test test
 exit "$fail"

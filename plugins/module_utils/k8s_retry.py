@@ -263,6 +263,28 @@ def result_is_transient_failure(result):
     return classify_message(text)[0]
 
 
+# Evictions the API server refuses for a while, as kubernetes.core.k8s_drain quotes the Status message (without
+# its code): 403 in a namespace that is being deleted (the namespace controller deletes the pod soon), and 429
+# while a PodDisruptionBudget allows no disruption (it allows one once a replacement pod is ready).
+_DRAIN_RETRY_TEXTS = ("because it is being terminated", "namespaceterminating",
+                      "would violate the pod's disruption budget")
+
+
+def result_is_retryable_drain_failure(result):
+    """True for a failed drain that trying again can finish.
+
+    That is a transient failure (see :func:`result_is_transient_failure`), an eviction refused with 429
+    because a PodDisruptionBudget allows no disruption now, or an eviction refused with 403 because the
+    pod's namespace is being deleted: the pod goes away with its namespace.
+    """
+    if result_is_transient_failure(result):
+        return True
+    if not isinstance(result, dict) or not result.get("failed"):
+        return False
+    lowered = str(result.get("msg") or "").lower()
+    return any(text in lowered for text in _DRAIN_RETRY_TEXTS)
+
+
 def batch_entries(result):
     """The per-definition entries of what one ``kubernetes.core.k8s`` run registered, in order.
 

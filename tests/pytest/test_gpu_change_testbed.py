@@ -288,3 +288,60 @@ def test_failed_mig_change_stops_with_the_node_its_state_and_a_remedy(operator, 
         assert not core.read_node("gpu-0").spec.unschedulable
     finally:
         _clear_node_labels(k8s, ["nvidia.com/mig.config", "nvidia.com/mig.config.state"])
+
+
+HOLD = "testbed.mlops.platform/hold"
+
+
+def test_drain_waits_for_a_pod_whose_namespace_is_being_deleted(operator, testbed, k8s, ansible_env, tmp_path):
+    """The API server refuses (403) every eviction in a namespace being deleted; the drain tries again until the pod is gone.
+
+    A finalizer holds the pod for a while after its namespace is deleted, as a slow pod shutdown would.
+    """
+    from kubernetes import client
+
+    core = _core(k8s)
+    name = "t-drain-%s" % os.urandom(4).hex()
+    core.create_namespace({"metadata": {"name": name, "labels": {"mlops.platform/test": "true"}}})
+    labels = {"app": "leaving"}
+    client.AppsV1Api(k8s).create_namespaced_deployment(name, {
+        "metadata": {"name": "leaving"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": {
+            "metadata": {"labels": labels, "finalizers": [HOLD]},
+            "spec": {"nodeSelector": {"kubernetes.io/hostname": "gpu-1"},
+                     "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+                     "terminationGracePeriodSeconds": 1,
+                     "containers": [{"name": "work", "image": "nvcr.io/nvidia/k8s/cuda-sample:vectoradd-cuda12.5.0"}]}}},
+    })
+    pod = poll_until(lambda: next(iter(p for p in core.list_namespaced_pod(name).items if p.status.phase == "Running"), None),
+                     120, "the pod to run on gpu-1", 1)
+    core.delete_namespace(name)
+    poll_until(lambda: core.read_namespaced_pod(pod.metadata.name, name).metadata.deletion_timestamp, 60,
+               "the namespace controller to delete the pod", 1)
+
+    def release():
+        core.patch_namespaced_pod(pod.metadata.name, name, {"metadata": {"finalizers": None}})
+
+    log = AuditLog.for_kubeconfig(testbed.kubeconfig)
+    mark = log.mark()
+    timer = threading.Timer(25, release)
+    timer.start()
+    try:
+        proc = _gpu_change(ansible_env, tmp_path, {
+            "mlops_gpu_change": "mig", "mlops_gpu_change_reconcile": False, "mlops_gpu_change_drain_timeout": 120,
+            "gpu_operator_mig_node_configs": [{"node_selector": "kubernetes.io/hostname=gpu-1", "config": "all-1g.10gb"}],
+        }, "drain-terminating")
+    finally:
+        timer.cancel()
+        try:
+            release()
+        except client.ApiException as err:
+            assert err.status == 404, err
+        _clear_node_labels(k8s, ["nvidia.com/mig.config", "nvidia.com/mig.config.state"])
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-6000:]
+    assert "1 of 2 GPU node(s) to change" in output
+    assert "FAILED - RETRYING: [localhost]: Batch | drain" in output
+    evictions = [r for r in log.mutations_since(mark) if r.resource == "pods/eviction" and r.namespace == name]
+    assert evictions and all(r.code == 403 for r in evictions), format_requests(evictions)
+    assert not core.read_node("gpu-1").spec.unschedulable

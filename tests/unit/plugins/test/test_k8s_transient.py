@@ -63,5 +63,36 @@ def test_a_permanent_status_wins_over_transient_words():
     assert classify_message("HTTP 403: connection reset was not the problem") == (False, "HTTP 403")
 
 
-def test_registered_as_a_jinja_test():
-    assert plugin.TestModule().tests() == {"k8s_transient": k8s_transient}
+def test_registered_as_jinja_tests():
+    assert plugin.TestModule().tests() == {"k8s_transient": k8s_transient, "k8s_drain_retryable": plugin.k8s_drain_retryable}
+
+
+TERMINATING = ('Failed to delete pod t-1/work-5d9 due to: pods "work-5d9" is forbidden: unable to create new content in '
+               'namespace t-1 because it is being terminated')
+PDB = "Failed to delete pod ml/serve-7f due to: Cannot evict pod as it would violate the pod's disruption budget."
+
+
+@pytest.mark.parametrize("result", [
+    {"failed": True, "msg": TERMINATING},
+    {"failed": True, "msg": PDB},
+    {"failed": True, "msg": STATUS_503},
+    {"failed": True, "msg": "Failed to list pod from node gpu-1 due to: Gateway Timeout", "status": 504},
+])
+def test_drain_failures_that_a_retry_can_finish(result):
+    assert plugin.k8s_drain_retryable(result) is True
+
+
+@pytest.mark.parametrize("result", [
+    {"changed": True, "msg": TERMINATING},
+    {"failed": False, "msg": PDB},
+    {"failed": True, "msg": "Pod deletion errors: cannot delete Pods not managed by ReplicationController, ReplicaSet, "
+                            "Job, DaemonSet or StatefulSet (use option force set to yes): ml/debug."},
+    {"failed": True, "msg": "Pod deletion errors: cannot delete Pods with local storage: ml/cache."},
+    {"failed": True, "msg": "Node gpu-9 not found."},
+    {"failed": True, "msg": 'Failed to delete pod ml/x due to: pods "x" is forbidden: User "ci" cannot create resource '
+                            '"pods/eviction"'},
+    {"skipped": True},
+    None,
+])
+def test_drain_failures_that_need_a_decision(result):
+    assert plugin.k8s_drain_retryable(result) is False
