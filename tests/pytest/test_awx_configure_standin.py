@@ -9,6 +9,7 @@
    and no canary in stdout, stderr, the ``ANSIBLE_LOG_PATH`` file, a request URL, or any process command
    line sampled while it ran.
 2. A second run (basic auth this time, the password a canary too): changed=0, nothing created.
+   Then a run whose data drops a workflow node: that node is deleted, the others stay and are linked anew.
 3. ``--check`` on a fresh controller: rc 0, it says what a run would create, and not one POST, PATCH or
    DELETE reaches the API.
 
@@ -301,6 +302,35 @@ def test_second_run_changes_nothing_and_leaks_nothing(converged, canaries, tmp_p
     assert not [r for r in requests if r.method == "POST" and r.status == 201 and r.path != "/api/v2/tokens/"]
     # Basic auth was used: session tokens were asked for and given back.
     assert any(r.path == "/api/v2/tokens/" and r.method == "POST" for r in requests)
+    leaks = _leaks(result, standin, canaries.values(), since=mark)
+    assert not leaks, "canaries found: %s" % leaks
+
+
+def test_a_node_dropped_from_the_data_is_removed_and_the_rest_relinked(converged, canaries, awx_vars, tmp_path):
+    """The workflows are the playbook's: a node the data no longer has goes; the others stay, linked anew."""
+    standin, first = converged
+    assert first["rc"] == 0
+    workflows = [dict(w, nodes=[n for n in w["nodes"] if n["identifier"] != "readiness"])
+                 for w in awx_vars["mlops_awx_workflows"]]
+    local = [e for e in awx_vars["mlops_awx_environments"] if e["name"] == "local"]
+    wf = standin.find("workflow_job_templates", name="Platform — site, readiness, smoke (local)")[0]
+    before = {n["identifier"]: n["id"] for n in standin.find("workflow_job_template_nodes", workflow_job_template=wf["id"])}
+    assert sorted(before) == ["readiness", "site", "smoke"]
+    untouched = standin.find("workflow_job_templates", name="Platform — site, readiness, smoke (aks-dev)")[0]
+    untouched_nodes = standin.find("workflow_job_template_nodes", workflow_job_template=untouched["id"])
+    mark = len(standin.requests)
+    extra = dict(canaries.extra_vars(standin.url, "token"), mlops_awx_workflows=workflows, mlops_awx_environments=local)
+    result = run_playbook(tmp_path, "drop-node", extra, sampler_values=canaries.values())
+    assert result["rc"] == 0, result["out"][-8000:]
+    deletes = [r for r in standin.requests[mark:] if r.method == "DELETE"]
+    assert [r.path for r in deletes] == ["/api/v2/workflow_job_template_nodes/%d/" % before["readiness"]], deletes
+    after = {n["identifier"]: n["id"] for n in standin.find("workflow_job_template_nodes", workflow_job_template=wf["id"])}
+    # The kept nodes are the same objects, and site now runs smoke on success.
+    assert after == {"site": before["site"], "smoke": before["smoke"]}
+    assert standin.linked("workflow_job_template_nodes", after["site"], "success_nodes") == [after["smoke"]]
+    # Workflows of environments this run did not configure keep their nodes.
+    assert standin.find("workflow_job_template_nodes", workflow_job_template=untouched["id"]) == untouched_nodes
+    assert "Workflows | remove the nodes the data no longer has" in result["out"]
     leaks = _leaks(result, standin, canaries.values(), since=mark)
     assert not leaks, "canaries found: %s" % leaks
 
