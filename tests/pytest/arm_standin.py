@@ -17,13 +17,14 @@ It listens on 127.0.0.1 with a server certificate signed by a CA it generates (c
 
 Provisioning is asynchronous as in AKS, but counted in reads instead of time: after a PUT the pool is
 ``Creating``/``Updating`` (and its operation ``InProgress``) for ``provisioning_reads`` reads of the pool or the
-operation, then ``Succeeded`` (or ``Failed`` for a pool named in ``fail_provisioning``).
+operation, then ``Succeeded`` (or ``Failed`` for a pool named in ``fail_provisioning``). Deletion too: after a
+DELETE the pool is still there, ``Deleting``, for ``deletion_reads`` reads, then gone (404).
 
 Every ARM call must carry the bearer token (401 otherwise). Every request is recorded (method, path, api-version,
 parsed JSON body, whether it was authorised) in ``requests`` for tests to assert on.
 
 What it does not model: AAD (no OpenID discovery, no client-secret flow), provisioning that takes time or
-creates nodes, deletion that takes time (a DELETE removes the pool at once), validation of the body against the
+creates nodes, validation of the body against the
 agentPools schema, what AKS derives on its own beyond the spot taint and label, RBAC, throttling, and any other
 resource provider.
 """
@@ -113,6 +114,8 @@ class ArmStandin:
         self.clusters = {(rg.lower(), name.lower()) for rg, name in clusters}
         self.pools = {}
         self.provisioning_reads = 2
+        self.deletion_reads = 2
+        self._deleting = {}
         self.fail_provisioning = set()
         self._pending = {}
         self._operations = {}
@@ -177,13 +180,18 @@ class ArmStandin:
     def _advance(self, key):
         """One read of a pool (or of its operation) while it provisions; returns the operation status."""
         with self._lock:
+            if key in self._deleting:
+                self._deleting[key] -= 1
+                if self._deleting[key] <= 0:
+                    del self._deleting[key]
+                    self.pools.pop(key, None)
             if key in self._pending:
                 self._pending[key] -= 1
                 if self._pending[key] <= 0:
                     del self._pending[key]
                     state = "Failed" if key[3] in self.fail_provisioning else "Succeeded"
                     self.pools[key]["properties"]["provisioningState"] = state
-            if key in self._pending:
+            if key in self._pending or key in self._deleting:
                 return "InProgress"
             pool = self.pools.get(key)
             return pool["properties"]["provisioningState"] if pool else "Succeeded"
@@ -366,6 +374,8 @@ def _handler(standin):
             if self.command == "PUT":
                 if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
                     return self._reply(400, _error("InvalidRequestContent", "the body needs a properties object"))
+                if key in standin._deleting:
+                    return self._reply(409, _error("OperationNotAllowed", "agent pool %s is being deleted" % name))
                 driver = ((body["properties"].get("gpuProfile") or {}).get("driver")) or "Install"
                 if current is not None:
                     was = ((current["properties"].get("gpuProfile") or {}).get("driver")) or "Install"
@@ -385,8 +395,12 @@ def _handler(standin):
                 if current is None:
                     return self._reply(204)
                 with standin._lock:
-                    standin.pools.pop(key, None)
                     standin._pending.pop(key, None)
+                    if standin.deletion_reads > 0:
+                        current["properties"]["provisioningState"] = "Deleting"
+                        standin._deleting.setdefault(key, standin.deletion_reads)
+                    else:
+                        standin.pools.pop(key, None)
                 return self._reply(202, None, self._operation_headers(sub, key))
             return self._reply(405, _error("MethodNotAllowed", "%s is not served" % self.command))
 

@@ -238,7 +238,9 @@ def test_spot_pool(arm, tmp_path, azure_python):
 
 
 def test_absent_deletes_the_pool(arm, tmp_path, azure_python):
-    # (g) state absent: one DELETE (through azure_rm_aksagentpool), then nothing on a rerun.
+    # (g) state absent: one DELETE (through azure_rm_aksagentpool), read until the pool is gone (the stand-in keeps
+    # it Deleting for a few reads, as AKS does for minutes), then nothing on a rerun.
+    arm.deletion_reads = 5
     _seed(arm, gpuProfile={"driver": "None"})
     absent = _run(arm, tmp_path, azure_python, extra={"gpu_nodepool_state": "absent"})
     assert _ok(absent)["changed"] >= 1
@@ -246,6 +248,10 @@ def test_absent_deletes_the_pool(arm, tmp_path, azure_python):
     assert len(deletes) == 1 and [r["method"] for r in arm.mutating()] == ["DELETE"]
     assert deletes[0]["api_version"]
     assert arm.pool(SUBSCRIPTION, RG, CLUSTER, POOL) is None
+    # Gone when the run ended: the role read the pool until it answered 404 (the SDK's poller may have read the
+    # deletion's operation status once or twice before the module exited).
+    reads_after = [r for r in _pool_calls(arm, "GET") if r["time"] > deletes[0]["time"]]
+    assert len(reads_after) >= 2, reads_after
 
     arm.clear()
     again = _run(arm, tmp_path, azure_python, extra={"gpu_nodepool_state": "absent"})
